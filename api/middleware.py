@@ -1,0 +1,106 @@
+"""App-wide concerns: the request id, and one database transaction per request."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import uuid
+from typing import Any
+
+import falcon
+import msgspec
+import psycopg
+
+from api.database import Database, Transaction
+from api.problems import PROBLEM_JSON, database_problem, unauthorized
+from api.tokens import AccessTokens, InvalidToken
+
+log = logging.getLogger("api")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+
+class Access(enum.Enum):
+    """What a resource needs; resources state it as a class attribute `access`."""
+
+    PUBLIC = "no database transaction, no identity"  # health/live
+    ANONYMOUS = "a transaction with no tenant context"  # register, login, health/ready
+    MEMBER = "a valid token of an active member"  # everything else
+
+
+class RequestIdMiddleware:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        given = req.get_header("X-Request-ID")
+        req.context.request_id = given if given and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        resp.set_header("X-Request-ID", req.context.request_id)
+
+
+def bearer_token(req: falcon.Request) -> str:
+    scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise unauthorized("Send an access token as 'Authorization: Bearer <token>'.")
+    return token.strip()
+
+
+class TransactionMiddleware:
+    """Opens the request's transaction once the route is known; commits it when the
+    responder succeeded, rolls it back otherwise, so a failed request changes nothing."""
+
+    def __init__(self, database: Database, tokens: AccessTokens) -> None:
+        self._database = database
+        self._tokens = tokens
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
+    ) -> None:
+        access = getattr(resource, "access", Access.MEMBER)
+        if resource is None or access is Access.PUBLIC:
+            return
+        user_id = organization_id = None
+        if access is Access.MEMBER:
+            try:
+                subject = self._tokens.verify(bearer_token(req))
+            except InvalidToken:
+                raise unauthorized("The access token is invalid or expired.") from None
+            user_id, organization_id = subject.user_id, subject.organization_id
+        req.context.transaction = self._database.begin(
+            read_only=req.method in ("GET", "HEAD"),
+            request_id=req.context.request_id,
+            user_id=user_id,
+            organization_id=organization_id,
+        )
+        if access is Access.MEMBER and req.context.transaction.caller is None:
+            raise unauthorized("The token's user is no longer an active member of its organization.")
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
+    ) -> None:
+        transaction: Transaction | None = getattr(req.context, "transaction", None)
+        if transaction is None:
+            return
+        req.context.transaction = None
+        try:
+            transaction.end(commit=req_succeeded)
+        except psycopg.Error as exc:
+            if not req_succeeded:
+                return  # the response already reports the failure; the rollback was best effort
+            # The work did not commit: the client must not see a success.
+            mapped = database_problem(exc)
+            status = mapped.status_code if mapped else 500
+            log.error("commit failed (request %s): %s", req.context.request_id, type(exc).__name__)
+            resp.status = falcon.code_to_http_status(status)
+            resp.content_type = PROBLEM_JSON
+            resp.data = msgspec.json.encode(
+                {
+                    "type": "about:blank",
+                    "title": "Not saved",
+                    "status": status,
+                    "detail": "The change could not be committed; nothing was saved.",
+                    "request_id": req.context.request_id,
+                }
+            )

@@ -1,0 +1,177 @@
+"""Errors as RFC 9457 problem+json, mapped once for the whole app.
+
+HTTP errors are falcon.HTTPError (or ValidationProblem); database errors are translated at
+this one boundary, keyed on the constraint name PostgreSQL reports, then on SQLSTATE class.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import falcon
+import msgspec
+import psycopg
+import psycopg.errors
+from psycopg_pool import PoolTimeout
+
+log = logging.getLogger("api")
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class ValidationProblem(falcon.HTTPUnprocessableEntity):
+    """422 with the fields at fault."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__(title="Invalid request", description="The request body or query has invalid fields.")
+        self.errors = errors
+
+
+def problem(status: int, title: str, detail: str, **kwargs: Any) -> falcon.HTTPError:
+    return falcon.HTTPError(falcon.code_to_http_status(status), title=title, description=detail, **kwargs)
+
+
+def not_found(what: str) -> falcon.HTTPError:
+    return problem(404, "Not found", f"No {what} with this id exists in the current organization.")
+
+
+def unauthorized(detail: str) -> falcon.HTTPError:
+    return falcon.HTTPUnauthorized(title="Unauthorized", description=detail, challenges=["Bearer"])
+
+
+# Keyed on constraint names of db/migrations (RAISE ... CONSTRAINT names too).
+CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "users_email_key": (
+        409,
+        "Email already registered",
+        "An account with this email already exists.",
+    ),
+    "projects_organization_name_key": (
+        409,
+        "Project name taken",
+        "The organization already has a project with this name.",
+    ),
+    "organization_memberships_pkey": (
+        409,
+        "Already a member",
+        "The user is already a member of this organization.",
+    ),
+    "organization_memberships_last_admin": (
+        409,
+        "Last admin",
+        "An organization must keep at least one ORG_ADMIN; promote another member first.",
+    ),
+    "invitation_not_found": (
+        404,
+        "Invitation not found",
+        "The invitation is unknown, used, revoked or expired.",
+    ),
+    "invitation_email_mismatch": (
+        403,
+        "Invitation for another email",
+        "The invitation was issued to a different email address.",
+    ),
+    "organization_admin_required": (
+        403,
+        "Forbidden",
+        "Only an ORG_ADMIN of the current organization may create organizations.",
+    ),
+}
+
+# SQLSTATE classes and codes that are the client's or the infrastructure's, not a bug.
+SQLSTATE_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "23505": (409, "Conflict", "The request conflicts with existing data."),
+    "23503": (
+        409,
+        "Conflict",
+        "The request refers to data that does not exist or is still in use.",
+    ),
+    "42501": (403, "Forbidden", "You do not have permission for this action."),
+    "40001": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
+    "40P01": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
+    "53300": (503, "Service unavailable", "The database has no free connections."),
+    "57P01": (503, "Service unavailable", "The database is restarting."),
+    "57P02": (503, "Service unavailable", "The database is restarting."),
+    "57P03": (503, "Service unavailable", "The database is starting up."),
+    "08": (503, "Service unavailable", "The database cannot be reached."),
+}
+
+UNAVAILABLE = (503, "Service unavailable", "The database cannot be reached.")
+
+
+def database_problem(exc: psycopg.Error) -> falcon.HTTPError | None:
+    """The HTTP problem for a database error, or None when it is a bug (500)."""
+    diag = exc.diag
+    known = CONSTRAINT_PROBLEMS.get(diag.constraint_name or "")
+    sqlstate = exc.sqlstate or ""
+    if known is None:
+        known = SQLSTATE_PROBLEMS.get(sqlstate) or SQLSTATE_PROBLEMS.get(sqlstate[:2])
+    if known is None and (isinstance(exc, psycopg.OperationalError) and not sqlstate):
+        known = UNAVAILABLE  # connection lost or refused: no SQLSTATE at all
+    if known is None:
+        return None
+    status, title, detail = known
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return problem(status, title, detail, headers=headers)
+
+
+def request_id_of(req: falcon.Request) -> str | None:
+    return getattr(req.context, "request_id", None)
+
+
+def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": exc.title,
+        "status": exc.status_code,
+        "detail": exc.description or exc.title,
+        "request_id": request_id_of(req),
+    }
+    if isinstance(exc, ValidationProblem):
+        body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
+    resp.data = msgspec.json.encode(body)
+    resp.content_type = PROBLEM_JSON
+    resp.append_header("Vary", "Accept")
+
+
+def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psycopg.Error, params: Any) -> None:
+    mapped = database_problem(exc)
+    if mapped is None:
+        handle_unexpected(req, resp, exc, params)
+        return
+    if mapped.status_code >= 500:
+        log.warning("database unavailable: %s (request %s)", type(exc).__name__, request_id_of(req))
+    raise mapped
+
+
+def handle_pool_timeout(req: falcon.Request, resp: falcon.Response, exc: PoolTimeout, params: Any) -> None:
+    log.warning("no database connection within the pool timeout (request %s)", request_id_of(req))
+    status, title, detail = UNAVAILABLE
+    raise problem(status, title, detail, headers={"Retry-After": "1"})
+
+
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+    if isinstance(exc, falcon.HTTPError):
+        raise exc
+    log.exception("unexpected error (request %s)", request_id_of(req), exc_info=exc)
+    raise problem(
+        500,
+        "Internal server error",
+        "Something went wrong; quote the request id when reporting it.",
+    )
+
+
+def register_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    # Falcon picks the most specific registered type, so the order here does not matter.
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(psycopg.Error, handle_database_error)
+    app.add_error_handler(PoolTimeout, handle_pool_timeout)
+    app.set_error_serializer(serialize_problem)

@@ -1,0 +1,1 @@
+"""HTTP resources: nouns with on_get/on_post/..., item routes via suffix="item"."""

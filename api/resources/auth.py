@@ -1,0 +1,139 @@
+"""Registration, login and the caller's own identity."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import falcon
+
+from api.body import FieldChecks, read_json
+from api.hooks import caller, transaction
+from api.middleware import Access
+from api.passwords import Passwords
+from api.problems import problem, unauthorized
+from api.schemas import LoginBody, RegisterBody
+from api.tokens import AccessTokens
+
+LOGIN_FAILED = "Invalid email or password."
+
+
+def token_hash(token: str) -> bytes:
+    """Invitation tokens are stored and looked up by SHA-256 only."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+def session_body(
+    tokens: AccessTokens,
+    *,
+    user_id: uuid.UUID,
+    email: str,
+    organization_id: uuid.UUID,
+    organization_name: str,
+    role: str,
+) -> dict[str, Any]:
+    return {
+        "user": {"id": user_id, "email": email},
+        "organization": {"id": organization_id, "name": organization_name},
+        "role": role,
+        "access_token": tokens.issue(user_id, organization_id, role),
+        "token_type": "Bearer",
+        "expires_in": tokens.ttl_seconds,
+    }
+
+
+class RegisterResource:
+    access = Access.ANONYMOUS
+
+    def __init__(self, tokens: AccessTokens, passwords: Passwords) -> None:
+        self._tokens = tokens
+        self._passwords = passwords
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, RegisterBody)
+        checks = FieldChecks()
+        email = checks.email("email", body.email)
+        password = checks.password("password", body.password)
+        if (body.organization_name is None) == (body.invitation_token is None):
+            checks.fail("organization_name", "send exactly one of organization_name and invitation_token")
+        organization_name = checks.name("organization_name", body.organization_name) if body.organization_name else None
+        if body.invitation_token is not None and not 1 <= len(body.invitation_token) <= 200:
+            checks.fail("invitation_token", "must be 1 to 200 characters long")
+        checks.done()
+
+        password_hash = self._passwords.hash(password)
+        if organization_name is not None:
+            row = transaction(req).one(
+                "register_user",
+                {
+                    "email": email,
+                    "password_hash": password_hash,
+                    "organization_name": organization_name,
+                },
+            )
+        else:
+            assert body.invitation_token is not None
+            row = transaction(req).one(
+                "register_invited_user",
+                {
+                    "email": email,
+                    "password_hash": password_hash,
+                    "token_hash": token_hash(body.invitation_token),
+                },
+            )
+        assert row is not None  # both functions return a row or raise
+        resp.status = falcon.HTTP_201
+        resp.media = session_body(
+            self._tokens,
+            user_id=row["user_id"],
+            email=email,
+            organization_id=row["organization_id"],
+            organization_name=row["organization_name"],
+            role=row["role"],
+        )
+
+
+class LoginResource:
+    access = Access.ANONYMOUS
+
+    def __init__(self, tokens: AccessTokens, passwords: Passwords) -> None:
+        self._tokens = tokens
+        self._passwords = passwords
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, LoginBody)
+        email = body.email.strip().lower()
+        tx = transaction(req)
+        account = tx.one("find_login", {"email": email})
+        # Unknown email, wrong password and inactive account: same work, same answer.
+        verified = self._passwords.verify(account["password_hash"] if account else None, body.password)
+        if account is None or not verified or not account["is_active"]:
+            raise unauthorized(LOGIN_FAILED)
+
+        organization_id = body.organization_id or account["default_organization_id"]
+        member = tx.enter_context(account["user_id"], organization_id) if organization_id else None
+        if member is None:
+            raise problem(403, "Not a member", "You are not a member of that organization.")
+        if self._passwords.needs_rehash(account["password_hash"]):
+            tx.run("update_own_password_hash", {"password_hash": self._passwords.hash(body.password)})
+
+        resp.media = session_body(
+            self._tokens,
+            user_id=member.user_id,
+            email=member.email,
+            organization_id=member.organization_id,
+            organization_name=member.organization_name,
+            role=member.role,
+        )
+
+
+class MeResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        me = caller(req)
+        resp.media = {
+            "user": {"id": me.user_id, "email": me.email},
+            "organization": {"id": me.organization_id, "name": me.organization_name},
+            "role": me.role,
+            "permissions": sorted(me.permissions),
+        }

@@ -1,0 +1,54 @@
+"""Liveness and readiness probes."""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+import psycopg
+from psycopg_pool import PoolTimeout
+
+from api.database import Database
+from api.middleware import Access
+from api.problems import problem
+
+log = logging.getLogger("api")
+
+
+class LiveResource:
+    access = Access.PUBLIC
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok"}
+
+
+class ReadyResource:
+    """200 when PostgreSQL answers and the schema is at the migration head, else 503.
+
+    It opens its own transaction: on a database that is down or not migrated yet, the
+    ordinary request transaction cannot even begin, and that is this probe's answer."""
+
+    access = Access.PUBLIC
+
+    def __init__(self, database: Database, head_revision: str) -> None:
+        self._database = database
+        self._head = head_revision
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            transaction = self._database.begin(read_only=True, request_id=req.context.request_id)
+            try:
+                row = transaction.one("schema_version")
+            finally:
+                transaction.end(commit=False)
+        except (psycopg.Error, PoolTimeout) as exc:
+            log.warning("not ready: %s", type(exc).__name__)
+            raise problem(503, "Not ready", "The database cannot be reached or is not migrated.") from None
+        current = row["version_num"] if row else None
+        if current != self._head:
+            raise problem(
+                503,
+                "Not ready",
+                f"The database schema is at {current or 'no revision'}, not {self._head}; run the migrations.",
+            )
+        resp.media = {"status": "ready", "schema_revision": current}

@@ -1,0 +1,75 @@
+"""Invitations into the current organization, and accepting one."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+import falcon
+
+from api.body import FieldChecks, read_json
+from api.hooks import require, transaction
+from api.problems import not_found, problem
+from api.resources.auth import token_hash
+from api.schemas import AcceptInvitationBody, InvitationBody
+
+
+class InvitationsResource:
+    def __init__(self, ttl_seconds: int) -> None:
+        self._ttl_seconds = ttl_seconds
+
+    @falcon.before(require("users:manage"))
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {
+            "items": transaction(req).all("list_pending_invitations"),
+            "next_cursor": None,
+        }
+
+    @falcon.before(require("users:manage"))
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, InvitationBody)
+        checks = FieldChecks()
+        email = checks.email("email", body.email)
+        checks.done()
+        tx = transaction(req)
+        # Only the organization's own members are visible here, so this tells the admin
+        # nothing about accounts elsewhere.
+        if tx.one("is_member_email", {"email": email}) == {"is_member": True}:
+            raise problem(409, "Already a member", "Someone with this email is already a member.")
+        tx.run("supersede_pending_invitations", {"email": email})
+        token = secrets.token_urlsafe(32)
+        invitation = tx.one(
+            "create_invitation",
+            {
+                "email": email,
+                "role": body.role,
+                "token_hash": token_hash(token),
+                "ttl_seconds": self._ttl_seconds,
+            },
+        )
+        assert invitation is not None
+        resp.status = falcon.HTTP_201
+        resp.media = {**invitation, "token": token}
+
+    @falcon.before(require("users:manage"))
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, invitation_id: uuid.UUID) -> None:
+        if transaction(req).one("revoke_invitation", {"id": invitation_id}) is None:
+            raise not_found("pending invitation")
+        resp.status = falcon.HTTP_204
+
+    def on_post_accept(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, AcceptInvitationBody)
+        checks = FieldChecks()
+        if not 1 <= len(body.token) <= 200:
+            checks.fail("token", "must be 1 to 200 characters long")
+        checks.done()
+        accepted = transaction(req).one("accept_invitation", {"token_hash": token_hash(body.token)})
+        if accepted is None:  # the caller's account was deactivated mid-request
+            raise problem(404, "Invitation not found", "The invitation is unknown, used, revoked or expired.")
+        resp.media = {
+            "organization": {
+                "id": accepted["organization_id"],
+                "name": accepted["organization_name"],
+            },
+            "role": accepted["role"],
+        }

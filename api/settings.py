@@ -1,0 +1,128 @@
+"""Settings: one frozen object read from the environment at start-up.
+
+Every variable is listed in .env.example. A bad value stops start-up with a message naming
+the variable; production refuses a missing DATABASE_URL or a missing or short secret.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, cast
+
+AppEnv = Literal["development", "test", "production"]
+MIN_SECRET_BYTES = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """A variable of the environment is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: AppEnv
+    database_url: str = field(repr=False)
+    jwt_access_secret: str = field(repr=False)
+    port: int = 3000
+    jwt_access_ttl_seconds: int = 900
+    jwt_issuer: str = "tenant-iam"
+    jwt_audience: str = "tenant-iam-api"
+    invitation_ttl_seconds: int = 7 * 24 * 3600
+    db_pool_min_size: int = 1
+    db_pool_max_size: int = 10
+    db_pool_timeout_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        # Secrets never reach a log line, even through repr().
+        return (
+            f"Settings(app_env={self.app_env!r}, port={self.port}, database_url='***', "
+            f"jwt_access_secret='***', jwt_access_ttl_seconds={self.jwt_access_ttl_seconds}, "
+            f"jwt_issuer={self.jwt_issuer!r}, jwt_audience={self.jwt_audience!r}, "
+            f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, log_level={self.log_level!r})"
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        app_env = env.get("APP_ENV", "development")
+        if app_env not in ("development", "test", "production"):
+            raise SettingsError(f"APP_ENV must be development, test or production, not {app_env!r}")
+        app_env = cast(AppEnv, app_env)
+
+        database_url = env.get("DATABASE_URL", "")
+        if not database_url:
+            raise SettingsError("DATABASE_URL is required: a postgresql:// URL of the database")
+
+        secret = env.get("JWT_ACCESS_SECRET", "")
+        if not secret and app_env == "development":
+            secret = development_secret()
+        if len(secret.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(
+                f"JWT_ACCESS_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+
+        log_level = env.get("LOG_LEVEL", "INFO").upper()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
+
+        pool_min = _int(env, "DB_POOL_MIN_SIZE", 1, minimum=0)
+        pool_max = _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
+        if pool_max < pool_min:
+            raise SettingsError("DB_POOL_MAX_SIZE must not be smaller than DB_POOL_MIN_SIZE")
+
+        return cls(
+            app_env=app_env,
+            database_url=database_url,
+            jwt_access_secret=secret,
+            port=_int(env, "PORT", 3000, minimum=1, maximum=65535),
+            jwt_access_ttl_seconds=_int(env, "JWT_ACCESS_TTL_SECONDS", 900, minimum=30, maximum=86400),
+            jwt_issuer=_text(env, "JWT_ISSUER", "tenant-iam"),
+            jwt_audience=_text(env, "JWT_AUDIENCE", "tenant-iam-api"),
+            invitation_ttl_seconds=_int(
+                env, "INVITATION_TTL_SECONDS", 7 * 24 * 3600, minimum=60, maximum=90 * 24 * 3600
+            ),
+            db_pool_min_size=pool_min,
+            db_pool_max_size=pool_max,
+            db_pool_timeout_seconds=float(_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
+            log_level=log_level,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 2**31) -> int:
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip() or default
+    if len(value) > 200:
+        raise SettingsError(f"{name} must be at most 200 characters")
+    return value
+
+
+def development_secret() -> str:
+    """A random secret kept under the local data folder, made on first use: development
+    works without a .env, and no secret is ever hard-coded."""
+    from db.embedded import data_dir
+
+    path: Path = data_dir() / "jwt-access-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()

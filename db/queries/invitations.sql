@@ -1,0 +1,28 @@
+-- name: supersede_pending_invitations
+-- Revokes earlier pending invitations for an email, so only the newest token works.
+UPDATE iam.invitations SET revoked_at = now()
+WHERE email = %(email)s AND accepted_at IS NULL AND revoked_at IS NULL
+
+-- name: create_invitation
+-- Invites an email into the current organization with a role.
+INSERT INTO iam.invitations (organization_id, email, role, token_hash, invited_by_user_id, expires_at)
+VALUES (iam.current_org_id(), %(email)s, %(role)s, %(token_hash)s, iam.current_user_id(),
+        now() + make_interval(secs => %(ttl_seconds)s))
+RETURNING id, email, role, expires_at
+
+-- name: list_pending_invitations
+-- The current organization's invitations that can still be accepted, newest first.
+SELECT id, email, role, invited_by_user_id, created_at, expires_at
+FROM iam.invitations
+WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+ORDER BY created_at DESC, id DESC
+
+-- name: revoke_invitation
+-- Revokes a pending invitation; no row when there is none with this id in the organization.
+UPDATE iam.invitations SET revoked_at = now()
+WHERE id = %(id)s AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+RETURNING id
+
+-- name: accept_invitation
+-- Makes the current user a member of the organization that invited their email.
+SELECT organization_id, organization_name, role FROM iam.accept_invitation(%(token_hash)s)

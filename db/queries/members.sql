@@ -1,0 +1,25 @@
+-- name: list_members
+-- The current organization's members, oldest first.
+SELECT m.user_id, u.email, m.role, m.created_at AS joined_at
+FROM iam.organization_memberships AS m
+JOIN iam.users AS u ON u.id = m.user_id
+ORDER BY m.created_at, m.user_id
+
+-- name: update_member_role
+-- Changes a member's role; no row when the user is not a member of the current organization.
+UPDATE iam.organization_memberships AS m SET role = %(role)s
+FROM iam.users AS u
+WHERE m.user_id = %(user_id)s AND u.id = m.user_id
+RETURNING m.user_id, u.email, m.role, m.created_at AS joined_at
+
+-- name: remove_member
+-- Removes a member; no row when the user is not a member of the current organization.
+DELETE FROM iam.organization_memberships WHERE user_id = %(user_id)s RETURNING user_id
+
+-- name: is_member_email
+-- Whether someone with this email is already a member of the current organization.
+SELECT EXISTS (
+    SELECT FROM iam.organization_memberships AS m
+    JOIN iam.users AS u ON u.id = m.user_id
+    WHERE u.email = %(email)s
+) AS is_member

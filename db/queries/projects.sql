@@ -1,0 +1,39 @@
+-- name: create_project
+-- Creates a project in the current organization, as the current user.
+INSERT INTO iam.projects (organization_id, name, description, created_by_user_id)
+VALUES (iam.current_org_id(), %(name)s, %(description)s, iam.current_user_id())
+RETURNING id, organization_id, name, description, created_by_user_id, created_at, updated_at
+
+-- name: list_projects
+-- The newest projects of the current organization.
+SELECT id, organization_id, name, description, created_by_user_id, created_at, updated_at
+FROM iam.projects
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: list_projects_after
+-- The projects that follow a page of list_projects (keyset pagination).
+SELECT id, organization_id, name, description, created_by_user_id, created_at, updated_at
+FROM iam.projects
+WHERE (created_at, id) < (%(created_at)s, %(id)s)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: get_project
+-- One project of the current organization.
+SELECT id, organization_id, name, description, created_by_user_id, created_at, updated_at
+FROM iam.projects
+WHERE id = %(id)s
+
+-- name: update_project
+-- Renames or redescribes a project; a NULL name keeps the old one, set_description says
+-- whether description is given (it may be set to NULL).
+UPDATE iam.projects
+SET name = coalesce(%(name)s, name),
+    description = CASE WHEN %(set_description)s THEN %(description)s ELSE description END
+WHERE id = %(id)s
+RETURNING id, organization_id, name, description, created_by_user_id, created_at, updated_at
+
+-- name: delete_project
+-- Deletes a project of the current organization.
+DELETE FROM iam.projects WHERE id = %(id)s RETURNING id

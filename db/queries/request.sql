@@ -1,0 +1,36 @@
+-- name: begin_read_write
+-- Opens a request's transaction as iam_api, whatever role DATABASE_URL logs in as.
+BEGIN ISOLATION LEVEL READ COMMITTED;
+SET LOCAL ROLE iam_api
+
+-- name: begin_read_only
+-- Opens a GET/HEAD request's transaction as iam_api; PostgreSQL refuses any write in it.
+BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+SET LOCAL ROLE iam_api
+
+-- name: enter_context
+-- Sets the tenant context for the rest of the transaction, then reads the caller's active
+-- membership in it (no row: the user is gone, inactive or no longer a member).
+SELECT pg_catalog.set_config('app.user_id', %(user_id)s, true),
+       pg_catalog.set_config('app.org_id', %(org_id)s, true),
+       pg_catalog.set_config('app.request_id', %(request_id)s, true),
+       pg_catalog.set_config('TimeZone', 'UTC', true);
+SELECT u.id AS user_id,
+       u.email,
+       o.id AS organization_id,
+       o.name AS organization_name,
+       m.role,
+       ARRAY(
+           SELECT rp.permission_key FROM iam.role_permissions AS rp
+           WHERE rp.role_key = m.role ORDER BY rp.permission_key
+       ) AS permissions
+FROM iam.organization_memberships AS m
+JOIN iam.users AS u ON u.id = m.user_id
+JOIN iam.organizations AS o ON o.id = m.organization_id
+WHERE m.organization_id = iam.current_org_id()
+  AND m.user_id = iam.current_user_id()
+  AND u.is_active
+
+-- name: schema_version
+-- The migration the database is at, for the readiness check.
+SELECT version_num FROM iam.alembic_version
