@@ -1,0 +1,38 @@
+# tenant-iam: `make run` serves the API, `make test` runs the whole suite.
+# Without DATABASE_URL both use an embedded PostgreSQL kept under .data/.
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint format db-migrate db-rollback clean
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PYTHON) -m api.serve
+
+test: $(STAMP)
+	$(PYTHON) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check api db tests
+	$(VENV)/bin/ruff format --check api db tests
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix api db tests
+	$(VENV)/bin/ruff format api db tests
+
+db-migrate: $(STAMP)
+	$(PYTHON) -m db.migrate up
+
+db-rollback: $(STAMP)
+	$(PYTHON) -m db.migrate down
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,158 @@
+"""The API in-process (falcon.testing) over a fresh database per test, plus helpers that
+speak to it as real clients do."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import falcon.testing
+import pytest
+from psycopg_pool import ConnectionPool
+
+from api.app import create_app
+from api.database import Connection, Database, create_pool
+from api.passwords import Passwords
+from api.settings import Settings
+
+PASSWORD = "correct horse battery staple"
+TEST_SECRET = "test-secret-" + "x" * 60  # long enough for the HS512 forgery test
+
+
+@pytest.fixture(scope="session")
+def passwords() -> Passwords:
+    return Passwords()
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings.from_env(
+        {"APP_ENV": "test", "DATABASE_URL": database_url, "JWT_ACCESS_SECRET": TEST_SECRET, "DB_POOL_MAX_SIZE": "4"}
+    )
+
+
+@pytest.fixture
+def pool(settings: Settings) -> Iterator[ConnectionPool[Connection]]:
+    with create_pool(settings, open_now=False) as opened:
+        opened.wait()
+        yield opened
+
+
+@pytest.fixture
+def database(pool: ConnectionPool[Connection]) -> Database:
+    return Database(pool)
+
+
+@dataclass(frozen=True)
+class Session:
+    """A logged-in user: their token and ids."""
+
+    token: str
+    user_id: str
+    organization_id: str
+    email: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    """A thin client: every call goes through the real app, middleware and database."""
+
+    def __init__(self, client: falcon.testing.TestClient) -> None:
+        self.client = client
+
+    def call(
+        self, method: str, path: str, as_: Session | None = None, json: Any = None, **kwargs: Any
+    ) -> falcon.testing.Result:
+        headers = dict(kwargs.pop("headers", {}))
+        if as_ is not None:
+            headers.update(as_.headers)
+        return self.client.simulate_request(method, path, headers=headers, json=json, **kwargs)
+
+    def get(self, path: str, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
+        return self.call("GET", path, as_, **kwargs)
+
+    def post(self, path: str, json: Any = None, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
+        return self.call("POST", path, as_, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
+        return self.call("PATCH", path, as_, json=json, **kwargs)
+
+    def delete(self, path: str, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
+        return self.call("DELETE", path, as_, **kwargs)
+
+    @staticmethod
+    def session_of(result: falcon.testing.Result) -> Session:
+        assert result.status_code in (200, 201), result.json
+        body = result.json
+        return Session(body["access_token"], body["user"]["id"], body["organization"]["id"], body["user"]["email"])
+
+    def register(self, email: str | None = None, organization: str = "Acme") -> Session:
+        email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+        return self.session_of(
+            self.post("/auth/register", {"email": email, "password": PASSWORD, "organization_name": organization})
+        )
+
+    def login(self, email: str, organization_id: str | None = None) -> Session:
+        body: dict[str, Any] = {"email": email, "password": PASSWORD}
+        if organization_id:
+            body["organization_id"] = organization_id
+        return self.session_of(self.post("/auth/login", body))
+
+    def invite(self, admin: Session, email: str, role: str) -> str:
+        result = self.post("/invitations", {"email": email, "role": role}, as_=admin)
+        assert result.status_code == 201, result.json
+        token: str = result.json["token"]
+        return token
+
+    def add_member(self, admin: Session, role: str, email: str | None = None) -> Session:
+        """A new user who joined the admin's organization through an invitation."""
+        email = email or f"{role.lower()}-{uuid.uuid4().hex[:8]}@example.com"
+        token = self.invite(admin, email, role)
+        return self.session_of(
+            self.post("/auth/register", {"email": email, "password": PASSWORD, "invitation_token": token})
+        )
+
+    def create_project(self, member: Session, name: str | None = None) -> dict[str, Any]:
+        result = self.post("/projects", {"name": name or f"project-{uuid.uuid4().hex[:8]}"}, as_=member)
+        assert result.status_code == 201, result.json
+        project: dict[str, Any] = result.json
+        return project
+
+
+@pytest.fixture
+def app(settings: Settings, pool: ConnectionPool[Connection], passwords: Passwords) -> falcon.App[Any, Any]:
+    return create_app(settings, pool, passwords)
+
+
+@pytest.fixture
+def api(app: falcon.App[Any, Any]) -> Api:
+    return Api(falcon.testing.TestClient(app))
+
+
+@dataclass(frozen=True)
+class Tenant:
+    """An organization with one member of each role."""
+
+    admin: Session
+    user: Session
+    reader: Session
+
+    def as_role(self, role: str) -> Session:
+        return {"ORG_ADMIN": self.admin, "ORG_USER": self.user, "READ_ONLY": self.reader}[role]
+
+
+@pytest.fixture
+def tenant(api: Api) -> Tenant:
+    admin = api.register(organization="Tenant A")
+    return Tenant(admin, api.add_member(admin, "ORG_USER"), api.add_member(admin, "READ_ONLY"))
+
+
+@pytest.fixture
+def other_tenant(api: Api) -> Tenant:
+    admin = api.register(organization="Tenant B")
+    return Tenant(admin, api.add_member(admin, "ORG_USER"), api.add_member(admin, "READ_ONLY"))
