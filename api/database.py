@@ -91,6 +91,12 @@ class Transaction:
             permissions=frozenset(row["permissions"]),
         )
 
+    @property
+    def connection(self) -> Connection:
+        """The connection inside this transaction, for ad-hoc SQL under the same context
+        (tests and tools); the app itself calls named queries only."""
+        return self._connection
+
     def one(self, query: str, params: dict[str, Any] | None = None) -> Row | None:
         return self._connection.execute(QUERIES[query], params).fetchone()
 

@@ -1,0 +1,153 @@
+"""HTTP-level behaviour: problem+json for every error, body limits, request ids, health."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import falcon.testing
+import psycopg
+import pytest
+
+from api.app import create_app
+from api.database import create_pool
+from api.passwords import Passwords
+from api.settings import Settings
+from tests.conftest import create_database, database_on, drop_database
+from tests.integration.conftest import TEST_SECRET, Api, Tenant
+
+
+def assert_problem(result: falcon.testing.Result, status: int) -> dict[str, object]:
+    assert result.status_code == status, result.text
+    assert result.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = result.json
+    assert {"type", "title", "status", "detail", "request_id"} <= set(body)
+    assert body["status"] == status
+    assert body["request_id"] == result.headers["x-request-id"]
+    return body
+
+
+def test_unknown_route_and_wrong_method(api: Api, tenant: Tenant) -> None:
+    assert_problem(api.get("/nowhere"), 404)
+    assert_problem(api.delete("/projects", as_=tenant.admin), 405)
+    assert_problem(api.call("PUT", "/auth/login"), 405)
+
+
+def test_malformed_json_is_400(api: Api, tenant: Tenant) -> None:
+    result = api.call("POST", "/projects", tenant.admin, body='{"name": ', headers={"Content-Type": "application/json"})
+    assert_problem(result, 400)
+    assert_problem(
+        api.call("POST", "/projects", tenant.admin, body="", headers={"Content-Type": "application/json"}), 400
+    )
+
+
+def test_wrong_content_type_is_415(api: Api, tenant: Tenant) -> None:
+    result = api.call("POST", "/projects", tenant.admin, body="name=x", headers={"Content-Type": "text/plain"})
+    assert_problem(result, 415)
+    assert_problem(api.call("POST", "/projects", tenant.admin, body='{"name":"x"}'), 415)
+
+
+def test_body_over_one_mebibyte_is_413(api: Api, tenant: Tenant) -> None:
+    big = '{"name": "' + "x" * (1024 * 1024) + '"}'
+    result = api.call("POST", "/projects", tenant.admin, body=big, headers={"Content-Type": "application/json"})
+    assert_problem(result, 413)
+    assert api.get("/projects", as_=tenant.admin).json["items"] == []
+
+
+def test_wrong_json_types_are_422_with_the_field(api: Api, tenant: Tenant) -> None:
+    result = api.post("/projects", {"name": 42}, as_=tenant.admin)
+    body = assert_problem(result, 422)
+    assert body["errors"] == [{"field": "name", "message": "Expected `str`, got `int`"}]
+    missing = assert_problem(api.post("/projects", {}, as_=tenant.admin), 422)
+    assert missing["errors"] == [{"field": "name", "message": "is required"}]
+    not_object = assert_problem(api.post("/projects", ["name"], as_=tenant.admin), 422)
+    assert not_object["errors"] == [{"field": "$", "message": "Expected `object`, got `array`"}]
+
+
+def test_names_are_trimmed_and_limited(api: Api, tenant: Tenant) -> None:
+    assert_problem(api.post("/projects", {"name": "   "}, as_=tenant.admin), 422)
+    assert_problem(api.post("/projects", {"name": "x" * 201}, as_=tenant.admin), 422)
+    assert api.post("/projects", {"name": " " + "x" * 200 + " "}, as_=tenant.admin).status_code == 201
+
+
+def test_request_id_is_echoed_when_sane_and_made_up_otherwise(api: Api) -> None:
+    echoed = api.get("/health/live", headers={"X-Request-ID": "trace-abc.123"})
+    assert echoed.headers["x-request-id"] == "trace-abc.123"
+    problem = api.get("/nowhere", headers={"X-Request-ID": "trace-abc.123"})
+    assert problem.json["request_id"] == "trace-abc.123"
+    for insane in ["x" * 200, "has space", 'quote"d']:
+        replaced = api.get("/health/live", headers={"X-Request-ID": insane}).headers["x-request-id"]
+        assert replaced != insane
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced)
+    assert re.fullmatch(r"[0-9a-f]{32}", api.get("/health/live").headers["x-request-id"])
+
+
+def test_health(api: Api) -> None:
+    assert api.get("/health/live").json == {"status": "ok"}
+    ready = api.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ready", "schema_revision": "0001"}
+
+
+@pytest.fixture
+def unmigrated_url(server_url: str) -> Iterator[str]:
+    name = f"iam_test_empty_{uuid.uuid4().hex[:8]}"
+    create_database(server_url, name)
+    yield database_on(server_url, name)
+    drop_database(server_url, name)
+
+
+def test_ready_is_503_on_an_unmigrated_database(unmigrated_url: str, passwords: Passwords) -> None:
+    settings = Settings.from_env({"APP_ENV": "test", "DATABASE_URL": unmigrated_url, "JWT_ACCESS_SECRET": TEST_SECRET})
+    with create_pool(settings, open_now=False) as pool:
+        pool.wait()
+        client = falcon.testing.TestClient(create_app(settings, pool, passwords))
+        assert_problem(client.simulate_get("/health/ready"), 503)
+        assert client.simulate_get("/health/live").status_code == 200
+
+
+def test_database_unreachable_is_503_not_500(passwords: Passwords) -> None:
+    settings = Settings.from_env(
+        {
+            "APP_ENV": "test",
+            # Port 1 on loopback: nothing listens there, so connecting fails at once.
+            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
+            "JWT_ACCESS_SECRET": TEST_SECRET,
+            "DB_POOL_MIN_SIZE": "0",
+            "DB_POOL_TIMEOUT_SECONDS": "1",
+        }
+    )
+    with create_pool(settings, open_now=False) as pool:
+        client = falcon.testing.TestClient(create_app(settings, pool, passwords))
+        result = client.simulate_post("/auth/login", json={"email": "a@example.com", "password": "whatever-password"})
+        assert_problem(result, 503)
+        assert result.headers["retry-after"] == "1"
+        assert_problem(client.simulate_get("/health/ready"), 503)
+
+
+def test_refused_requests_return_their_connection_to_the_pool(
+    api: Api, tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A 401 raised after the transaction began must still release the connection: more
+    refusals than the pool has connections, then a normal request still gets through."""
+    owner.execute("UPDATE iam.users SET is_active = false WHERE id = %s", [tenant.reader.user_id])
+    for _ in range(10):
+        assert api.get("/projects", as_=tenant.reader).status_code == 401
+        assert api.post("/projects", {"name": ""}, as_=tenant.user).status_code == 422
+        assert api.get(f"/projects/{'0' * 8}-0000-0000-0000-{'0' * 12}", as_=tenant.user).status_code == 404
+    assert api.get("/projects", as_=tenant.user).status_code == 200
+
+
+def test_unexpected_errors_are_500_without_internals(
+    api: Api, tenant: Tenant, app: falcon.App[falcon.Request, falcon.Response]
+) -> None:
+    class Broken:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            raise RuntimeError("secret internals")
+
+    app.add_route("/broken", Broken())
+    result = api.get("/broken", as_=tenant.admin, headers={"X-Request-ID": "boom-1"})
+    body = assert_problem(result, 500)
+    assert "secret" not in result.text
+    assert body["request_id"] == "boom-1"

@@ -1,0 +1,119 @@
+"""Invitations: bound to their email, single use, expiring, revocable, stored hashed."""
+
+from __future__ import annotations
+
+import hashlib
+
+import psycopg
+
+from tests.integration.conftest import PASSWORD, Api, Tenant
+
+
+def test_invitation_response_and_storage(
+    api: Api, tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    result = api.post("/invitations", {"email": "New@Example.com", "role": "ORG_USER"}, as_=tenant.admin)
+    assert result.status_code == 201
+    body = result.json
+    assert set(body) == {"id", "email", "role", "token", "expires_at"}
+    assert body["email"] == "new@example.com"
+    row = owner.execute(
+        "SELECT token_hash, expires_at - created_at FROM iam.invitations WHERE id = %s", [body["id"]]
+    ).fetchone()
+    assert row is not None
+    assert row[0] == hashlib.sha256(body["token"].encode()).digest()
+    assert str(row[1]) == "7 days, 0:00:00"
+    listed = api.get("/invitations", as_=tenant.admin).json["items"]
+    assert [i["id"] for i in listed] == [body["id"]]
+    assert "token" not in listed[0]
+
+
+def test_inviting_reveals_nothing_about_other_accounts(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
+    registered_elsewhere = api.post(
+        "/invitations", {"email": other_tenant.user.email, "role": "ORG_USER"}, as_=tenant.admin
+    )
+    unknown = api.post("/invitations", {"email": "nobody@example.com", "role": "ORG_USER"}, as_=tenant.admin)
+    assert registered_elsewhere.status_code == unknown.status_code == 201
+    assert set(registered_elsewhere.json) == set(unknown.json)
+
+
+def test_inviting_a_current_member_is_409(api: Api, tenant: Tenant) -> None:
+    result = api.post("/invitations", {"email": tenant.user.email, "role": "ORG_ADMIN"}, as_=tenant.admin)
+    assert result.status_code == 409
+
+
+def test_accept_by_an_existing_user_of_another_org(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
+    token = api.invite(tenant.admin, other_tenant.user.email, "READ_ONLY")
+    result = api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
+    assert result.status_code == 200
+    assert result.json == {
+        "organization": {"id": tenant.admin.organization_id, "name": "Tenant A"},
+        "role": "READ_ONLY",
+    }
+    joined = api.login(other_tenant.user.email, organization_id=tenant.admin.organization_id)
+    assert api.get("/auth/me", as_=joined).json["role"] == "READ_ONLY"
+    assert api.get("/invitations", as_=tenant.admin).json["items"] == []
+
+
+def test_an_invitation_is_bound_to_its_email(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
+    token = api.invite(tenant.admin, "intended@example.com", "ORG_USER")
+    stolen = api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
+    assert stolen.status_code == 403
+    register_other_email = api.post(
+        "/auth/register", {"email": "thief@example.com", "password": PASSWORD, "invitation_token": token}
+    )
+    assert register_other_email.status_code == 403
+    # Neither attempt left an account or used the invitation up.
+    assert api.post("/auth/login", {"email": "thief@example.com", "password": PASSWORD}).status_code == 401
+    joined = api.post(
+        "/auth/register", {"email": "intended@example.com", "password": PASSWORD, "invitation_token": token}
+    )
+    assert joined.status_code == 201
+    assert joined.json["role"] == "ORG_USER"
+    assert joined.json["organization"]["id"] == tenant.admin.organization_id
+
+
+def test_an_invitation_is_single_use(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
+    token = api.invite(tenant.admin, other_tenant.user.email, "ORG_USER")
+    assert api.post("/invitations/accept", {"token": token}, as_=other_tenant.user).status_code == 200
+    again = api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
+    assert again.status_code == 404
+
+
+def test_unknown_revoked_and_expired_tokens_are_404(
+    api: Api, tenant: Tenant, other_tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    me = other_tenant.user
+    assert api.post("/invitations/accept", {"token": "made-up"}, as_=me).status_code == 404
+
+    revoked = api.post("/invitations", {"email": me.email, "role": "ORG_USER"}, as_=tenant.admin).json
+    assert api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin).status_code == 204
+    assert api.post("/invitations/accept", {"token": revoked["token"]}, as_=me).status_code == 404
+    assert api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin).status_code == 404
+
+    expired = api.post("/invitations", {"email": me.email, "role": "ORG_USER"}, as_=tenant.admin).json
+    owner.execute("UPDATE iam.invitations SET expires_at = now() - interval '1 second' WHERE id = %s", [expired["id"]])
+    assert api.post("/invitations/accept", {"token": expired["token"]}, as_=me).status_code == 404
+    assert api.get("/invitations", as_=tenant.admin).json["items"] == []
+
+
+def test_accepting_when_already_a_member_is_409_and_uses_nothing_up(
+    api: Api, tenant: Tenant, other_tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    token = api.invite(tenant.admin, other_tenant.user.email, "ORG_USER")
+    # Meanwhile a DBA added the same person directly.
+    owner.execute(
+        "INSERT INTO iam.organization_memberships (organization_id, user_id, role) VALUES (%s, %s, 'READ_ONLY')",
+        [tenant.admin.organization_id, other_tenant.user.user_id],
+    )
+    result = api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
+    assert result.status_code == 409
+    assert [i["email"] for i in api.get("/invitations", as_=tenant.admin).json["items"]] == [other_tenant.user.email]
+
+
+def test_reinviting_supersedes_the_earlier_token(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
+    first = api.invite(tenant.admin, other_tenant.user.email, "READ_ONLY")
+    second = api.invite(tenant.admin, other_tenant.user.email, "ORG_USER")
+    assert api.post("/invitations/accept", {"token": first}, as_=other_tenant.user).status_code == 404
+    accepted = api.post("/invitations/accept", {"token": second}, as_=other_tenant.user)
+    assert accepted.json["role"] == "ORG_USER"
