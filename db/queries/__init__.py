@@ -1,7 +1,7 @@
 """Named SQL queries, loaded once from the .sql files beside this module.
 
-Each query starts with `-- name: <name>` and a one-line `-- <description>`; Python calls
-queries by name and holds no SQL of its own.
+Each query starts with `-- name: <name>` and a `-- <description>` of one or more comment
+lines; Python calls queries by name and holds no SQL of its own.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ def _parse(text: str, source: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         lines = body.strip().splitlines()
-        if not lines or not lines[0].startswith("-- "):
-            raise ValueError(f"{source}: query {name} lacks a one-line '-- description'")
-        found[name] = "\n".join(lines[1:]).strip()
+        described = 0
+        while described < len(lines) and lines[described].startswith("--"):
+            described += 1
+        if not described:
+            raise ValueError(f"{source}: query {name} lacks a '-- description'")
+        found[name] = "\n".join(lines[described:]).strip()
     return found
 
 

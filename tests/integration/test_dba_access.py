@@ -1,0 +1,204 @@
+"""Direct SQL by DBAs, as their own login roles, still under row-level security.
+
+A DBA sees and changes tenant rows only in organizations granted to their login role with
+iam.grant_tenant_access, and only in the one selected with SET app.org_id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from tests.integration.conftest import Api, Tenant
+
+Sql = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture
+def login_role(server_url: str) -> Iterator[Callable[[bool], str]]:
+    """Makes LOGIN roles (cluster-wide, so uniquely named and dropped afterwards)."""
+    made: list[str] = []
+
+    def make(in_iam_dba: bool = True) -> str:
+        name = f"dba_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            if in_iam_dba:
+                admin.execute(sql.SQL("GRANT iam_dba TO {}").format(sql.Identifier(name)))
+        made.append(name)
+        return name
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def connect_as(database_url: str) -> Iterator[Callable[[str], Sql]]:
+    opened: list[Sql] = []
+
+    def connect(role: str) -> Sql:
+        connection = psycopg.connect(make_conninfo(database_url, user=role), autocommit=True)
+        opened.append(connection)
+        return connection
+
+    yield connect
+    for connection in opened:
+        connection.close()
+
+
+@pytest.fixture
+def populated(api: Api, tenant: Tenant, other_tenant: Tenant) -> tuple[Tenant, Tenant]:
+    api.create_project(tenant.admin, "A1")
+    api.create_project(other_tenant.admin, "B1")
+    return tenant, other_tenant
+
+
+def count(connection: Sql, table: str) -> int:
+    row = connection.execute(sql.SQL("SELECT count(*) FROM iam.{}").format(sql.Identifier(table))).fetchone()
+    assert row is not None
+    return int(str(row[0]))
+
+
+def select_org(connection: Sql, organization_id: str | None) -> None:
+    connection.execute("SELECT set_config('app.org_id', %s, false)", [organization_id or ""])
+
+
+TABLES = ["projects", "organization_memberships", "organizations", "users", "invitations"]
+
+
+def test_granted_dba_sees_only_the_selected_granted_org(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    a, b = populated
+    role = login_role(True)
+    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    dba = connect_as(role)
+
+    # No organization selected: nothing at all.
+    assert {table: count(dba, table) for table in TABLES} == dict.fromkeys(TABLES, 0)
+
+    select_org(dba, a.admin.organization_id)
+    assert [r[0] for r in dba.execute("SELECT name FROM iam.projects").fetchall()] == ["A1"]
+    assert count(dba, "organization_memberships") == 3
+    assert count(dba, "users") == 3
+    assert count(dba, "organizations") == 1
+
+    # Selecting an organization the role was not granted shows nothing, by the same rule.
+    select_org(dba, b.admin.organization_id)
+    assert {table: count(dba, table) for table in TABLES} == dict.fromkeys(TABLES, 0)
+
+
+def test_dba_fixes_rows_in_the_granted_org_but_never_touches_another(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    a, b = populated
+    role = login_role(True)
+    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    dba = connect_as(role)
+    select_org(dba, a.admin.organization_id)
+
+    dba.execute(
+        "INSERT INTO iam.projects (organization_id, name) VALUES (%s, 'Fixed by DBA')", [a.admin.organization_id]
+    )
+    assert dba.execute("UPDATE iam.projects SET description = 'checked'").rowcount == 2
+    assert (
+        dba.execute("UPDATE iam.organization_memberships SET role = 'ORG_USER' WHERE role = 'READ_ONLY'").rowcount == 1
+    )
+    assert dba.execute("DELETE FROM iam.projects WHERE name = 'A1'").rowcount == 1
+
+    # Another tenant's rows: filtered from UPDATE/DELETE, refused on INSERT.
+    assert (
+        dba.execute("UPDATE iam.projects SET name = 'x' WHERE organization_id = %s", [b.admin.organization_id]).rowcount
+        == 0
+    )
+    assert (
+        dba.execute(
+            "DELETE FROM iam.organization_memberships WHERE organization_id = %s", [b.admin.organization_id]
+        ).rowcount
+        == 0
+    )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dba.execute(
+            "INSERT INTO iam.projects (organization_id, name) VALUES (%s, 'Planted')", [b.admin.organization_id]
+        )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dba.execute("UPDATE iam.projects SET organization_id = %s", [b.admin.organization_id])
+
+    # Selecting B is no way around the grant.
+    select_org(dba, b.admin.organization_id)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dba.execute(
+            "INSERT INTO iam.projects (organization_id, name) VALUES (%s, 'Planted')", [b.admin.organization_id]
+        )
+    assert dba.execute("DELETE FROM iam.projects").rowcount == 0
+
+    b_projects = owner.execute(
+        "SELECT name, description FROM iam.projects WHERE organization_id = %s", [b.admin.organization_id]
+    ).fetchall()
+    assert b_projects == [("B1", None)]
+
+
+def test_transaction_local_selection_works_too(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    a, _ = populated
+    role = login_role(True)
+    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    dba = connect_as(role)
+    with dba.transaction():
+        dba.execute(sql.SQL("SET LOCAL app.org_id = {}").format(sql.Literal(a.admin.organization_id)))
+        assert count(dba, "projects") == 1
+    assert count(dba, "projects") == 0
+
+
+def test_revoked_access_shows_nothing(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    a, _ = populated
+    role = login_role(True)
+    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    dba = connect_as(role)
+    select_org(dba, a.admin.organization_id)
+    assert count(dba, "projects") == 1
+    owner.execute("SELECT iam.revoke_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    assert count(dba, "projects") == 0
+
+
+def test_dba_cannot_read_secrets_grant_itself_or_call_api_functions(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    a, _ = populated
+    role = login_role(True)
+    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
+    dba = connect_as(role)
+    select_org(dba, a.admin.organization_id)
+    refused = [
+        "SELECT password_hash FROM iam.users",
+        "SELECT token_hash FROM iam.invitations",
+        "INSERT INTO iam.dba_tenant_grants (organization_id, db_role) SELECT id, current_user FROM iam.organizations",
+        "SELECT * FROM iam.find_login('x@example.com')",
+        "SELECT iam.grant_tenant_access(current_user, gen_random_uuid())",
+        "SET ROLE iam_api",
+    ]
+    for statement in refused:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dba.execute(statement)
+    assert dba.execute("SELECT count(*) FROM iam.dba_tenant_grants").fetchone() == (1,)
+
+
+def test_a_login_outside_iam_dba_gets_nothing(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    outsider = login_role(False)
+    with pytest.raises(psycopg.errors.RaiseException, match="not a member of iam_dba"):
+        owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [outsider, populated[0].admin.organization_id])
+    connection = connect_as(outsider)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        connection.execute("SELECT count(*) FROM iam.projects")

@@ -1,0 +1,68 @@
+"""Settings are validated at start-up with messages that name the variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.settings import Settings, SettingsError
+
+SECRET = "s" * 32
+URL = "postgresql://app@127.0.0.1/iam"
+
+
+def test_defaults() -> None:
+    settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+    assert settings.port == 3000
+    assert settings.jwt_access_ttl_seconds == 900
+    assert settings.invitation_ttl_seconds == 7 * 24 * 3600
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DATABASE_URL": URL}, "JWT_ACCESS_SECRET"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": "s" * 31}, "JWT_ACCESS_SECRET"),
+        ({"JWT_ACCESS_SECRET": SECRET}, "DATABASE_URL"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": "http"}, "PORT"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": "70000"}, "PORT"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "JWT_ACCESS_TTL_SECONDS": "0"}, "JWT_ACCESS_TTL_SECONDS"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        (
+            {"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "DB_POOL_MIN_SIZE": "5", "DB_POOL_MAX_SIZE": "2"},
+            "DB_POOL_MAX_SIZE",
+        ),
+    ],
+)
+def test_production_refuses_bad_configuration_naming_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({"APP_ENV": "production", **env})
+
+
+def test_unknown_app_env() -> None:
+    with pytest.raises(SettingsError, match="APP_ENV"):
+        Settings.from_env({"APP_ENV": "staging", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+
+
+def test_development_makes_and_keeps_a_local_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANT_IAM_DATA_DIR", str(tmp_path))
+    first = Settings.from_env({"APP_ENV": "development", "DATABASE_URL": URL})
+    second = Settings.from_env({"APP_ENV": "development", "DATABASE_URL": URL})
+    assert first.jwt_access_secret == second.jwt_access_secret
+    assert len(first.jwt_access_secret) >= 32
+    secret_file = tmp_path / "jwt-access-secret"
+    assert secret_file.read_text() == first.jwt_access_secret
+    assert secret_file.stat().st_mode & 0o077 == 0
+    assert list(tmp_path.iterdir()) == [secret_file]
+
+
+def test_test_env_does_not_invent_a_secret() -> None:
+    with pytest.raises(SettingsError, match="JWT_ACCESS_SECRET"):
+        Settings.from_env({"APP_ENV": "test", "DATABASE_URL": URL})
+
+
+def test_repr_masks_secrets() -> None:
+    settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+    assert SECRET not in repr(settings)
+    assert "127.0.0.1" not in repr(settings)
