@@ -110,7 +110,7 @@ class Transaction:
     def end(self, *, commit: bool) -> None:
         """COMMIT or ROLLBACK, then hand the connection back (the pool drops broken ones)."""
         try:
-            self._connection.execute("COMMIT" if commit else "ROLLBACK")
+            self._connection.execute(QUERIES["commit" if commit else "rollback"])
         finally:
             self._pool.putconn(self._connection)
 

@@ -31,6 +31,14 @@ WHERE m.organization_id = iam.current_org_id()
   AND m.user_id = iam.current_user_id()
   AND u.is_active
 
+-- name: commit
+-- Ends a request that succeeded.
+COMMIT
+
+-- name: rollback
+-- Ends a request that failed: nothing it did is kept.
+ROLLBACK
+
 -- name: schema_version
 -- The migration the database is at, for the readiness check.
 SELECT version_num FROM iam.alembic_version

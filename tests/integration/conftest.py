@@ -13,7 +13,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from api.app import create_app
-from api.database import Connection, Database, create_pool
+from api.database import Connection, Database, Transaction, create_pool
 from api.passwords import Passwords
 from api.settings import Settings
 
@@ -122,6 +122,16 @@ class Api:
         assert result.status_code == 201, result.json
         project: dict[str, Any] = result.json
         return project
+
+
+def begin_as(database: Database, session: Session | None, *, read_only: bool) -> Transaction:
+    """Opens a request transaction exactly as the API does for this session (or none)."""
+    return database.begin(
+        read_only=read_only,
+        request_id="test",
+        user_id=uuid.UUID(session.user_id) if session else None,
+        organization_id=uuid.UUID(session.organization_id) if session else None,
+    )
 
 
 @pytest.fixture

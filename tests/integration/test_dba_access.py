@@ -60,6 +60,20 @@ def populated(api: Api, tenant: Tenant, other_tenant: Tenant) -> tuple[Tenant, T
     return tenant, other_tenant
 
 
+@pytest.fixture
+def granted_dba(
+    owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> Callable[[str], tuple[str, Sql]]:
+    """A new DBA login granted one organization, connected, nothing selected yet."""
+
+    def make(organization_id: str) -> tuple[str, Sql]:
+        role = login_role(True)
+        owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, organization_id])
+        return role, connect_as(role)
+
+    return make
+
+
 def count(connection: Sql, table: str) -> int:
     row = connection.execute(sql.SQL("SELECT count(*) FROM iam.{}").format(sql.Identifier(table))).fetchone()
     assert row is not None
@@ -74,12 +88,10 @@ TABLES = ["projects", "organization_memberships", "organizations", "users", "inv
 
 
 def test_granted_dba_sees_only_the_selected_granted_org(
-    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, b = populated
-    role = login_role(True)
-    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
-    dba = connect_as(role)
+    _, dba = granted_dba(a.admin.organization_id)
 
     # No organization selected: nothing at all.
     assert {table: count(dba, table) for table in TABLES} == dict.fromkeys(TABLES, 0)
@@ -96,12 +108,10 @@ def test_granted_dba_sees_only_the_selected_granted_org(
 
 
 def test_dba_fixes_rows_in_the_granted_org_but_never_touches_another(
-    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, b = populated
-    role = login_role(True)
-    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
-    dba = connect_as(role)
+    _, dba = granted_dba(a.admin.organization_id)
     select_org(dba, a.admin.organization_id)
 
     dba.execute(
@@ -146,12 +156,10 @@ def test_dba_fixes_rows_in_the_granted_org_but_never_touches_another(
 
 
 def test_transaction_local_selection_works_too(
-    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, _ = populated
-    role = login_role(True)
-    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
-    dba = connect_as(role)
+    _, dba = granted_dba(a.admin.organization_id)
     with dba.transaction():
         dba.execute(sql.SQL("SET LOCAL app.org_id = {}").format(sql.Literal(a.admin.organization_id)))
         assert count(dba, "projects") == 1
@@ -159,12 +167,10 @@ def test_transaction_local_selection_works_too(
 
 
 def test_revoked_access_shows_nothing(
-    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, _ = populated
-    role = login_role(True)
-    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
-    dba = connect_as(role)
+    role, dba = granted_dba(a.admin.organization_id)
     select_org(dba, a.admin.organization_id)
     assert count(dba, "projects") == 1
     owner.execute("SELECT iam.revoke_tenant_access(%s, %s)", [role, a.admin.organization_id])
@@ -172,12 +178,10 @@ def test_revoked_access_shows_nothing(
 
 
 def test_dba_cannot_read_secrets_grant_itself_or_call_api_functions(
-    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, _ = populated
-    role = login_role(True)
-    owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, a.admin.organization_id])
-    dba = connect_as(role)
+    _, dba = granted_dba(a.admin.organization_id)
     select_org(dba, a.admin.organization_id)
     refused = [
         "SELECT password_hash FROM iam.users",

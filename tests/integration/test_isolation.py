@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from api.database import Database
-from tests.integration.conftest import Api, Tenant
+from tests.integration.conftest import Api, Tenant, begin_as
 
 
 def test_another_tenants_project_is_404_for_every_method_and_unchanged(
@@ -92,12 +92,7 @@ def test_a_query_without_where_clause_sees_only_the_context_tenant(
     api.post("/invitations", {"email": "b@example.com", "role": "ORG_USER"}, as_=other_tenant.admin)
 
     org_column = "id" if table in ("organizations", "users") else "organization_id"
-    transaction = database.begin(
-        read_only=True,
-        request_id="isolation-test",
-        user_id=uuid.UUID(tenant.admin.user_id),
-        organization_id=uuid.UUID(tenant.admin.organization_id),
-    )
+    transaction = begin_as(database, tenant.admin, read_only=True)
     try:
         rows = transaction.connection.execute(f"SELECT {org_column} AS key FROM iam.{table}").fetchall()  # noqa: S608
     finally:
@@ -113,7 +108,7 @@ def test_a_query_without_where_clause_sees_only_the_context_tenant(
 @pytest.mark.parametrize("table", TENANT_TABLES)
 def test_no_context_means_no_rows(api: Api, database: Database, tenant: Tenant, table: str) -> None:
     api.create_project(tenant.admin, "A")
-    transaction = database.begin(read_only=True, request_id="no-context")
+    transaction = begin_as(database, None, read_only=True)
     try:
         count = transaction.connection.execute(f"SELECT count(*) AS n FROM iam.{table}").fetchone()  # noqa: S608
     finally:
@@ -124,12 +119,7 @@ def test_no_context_means_no_rows(api: Api, database: Database, tenant: Tenant, 
 def test_writes_into_another_tenant_are_refused_by_the_database(
     database: Database, tenant: Tenant, other_tenant: Tenant
 ) -> None:
-    transaction = database.begin(
-        read_only=False,
-        request_id="cross-tenant-write",
-        user_id=uuid.UUID(tenant.admin.user_id),
-        organization_id=uuid.UUID(tenant.admin.organization_id),
-    )
+    transaction = begin_as(database, tenant.admin, read_only=False)
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             transaction.connection.execute(
@@ -141,12 +131,7 @@ def test_writes_into_another_tenant_are_refused_by_the_database(
 
 
 def test_a_read_only_request_transaction_refuses_writes(database: Database, tenant: Tenant) -> None:
-    transaction = database.begin(
-        read_only=True,
-        request_id="read-only",
-        user_id=uuid.UUID(tenant.admin.user_id),
-        organization_id=uuid.UUID(tenant.admin.organization_id),
-    )
+    transaction = begin_as(database, tenant.admin, read_only=True)
     try:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
             transaction.one("create_project", {"name": "x", "description": None})

@@ -8,8 +8,8 @@ import uuid
 import psycopg
 import pytest
 
-from api.database import Database, Transaction
-from tests.integration.conftest import Api, Session, Tenant
+from api.database import Database
+from tests.integration.conftest import Api, Session, Tenant, begin_as
 
 
 def test_members_list_shape(api: Api, tenant: Tenant) -> None:
@@ -56,16 +56,8 @@ def test_last_admin_rule_holds_for_concurrent_demotions_in_the_database(
     the first and then fail, never leaving the organization without an admin."""
     api.patch(f"/members/{tenant.user.user_id}", {"role": "ORG_ADMIN"}, as_=tenant.admin)
 
-    def as_admin(session: Session) -> Transaction:
-        return database.begin(
-            read_only=False,
-            request_id=f"demote-{session.user_id}",
-            user_id=uuid.UUID(session.user_id),
-            organization_id=uuid.UUID(session.organization_id),
-        )
-
-    first = as_admin(tenant.admin)
-    second = as_admin(tenant.user)
+    first = begin_as(database, tenant.admin, read_only=False)
+    second = begin_as(database, tenant.user, read_only=False)
     assert first.one("update_member_role", {"user_id": tenant.user.user_id, "role": "ORG_USER"}) is not None
     outcome: dict[str, BaseException | None] = {}
 
