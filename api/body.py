@@ -31,11 +31,20 @@ def read_json(req: falcon.Request, schema: type[T]) -> T:
     if len(data) > MAX_BODY_BYTES:
         raise problem(413, "Body too large", f"The body must be at most {MAX_BODY_BYTES} bytes.")
     try:
-        return msgspec.json.decode(data, type=schema)
+        body = msgspec.json.decode(data, type=schema)
     except msgspec.ValidationError as exc:
         raise ValidationProblem([field_error(exc)]) from None
     except msgspec.DecodeError:
         raise problem(400, "Malformed JSON", "The body is not valid JSON.") from None
+    # JSON may carry "\u0000", which PostgreSQL text cannot store: refuse it here, for every body.
+    with_nul = [
+        FieldError(name, "must not contain NUL characters")
+        for name in body.__struct_fields__
+        if isinstance(value := getattr(body, name), str) and "\x00" in value
+    ]
+    if with_nul:
+        raise ValidationProblem(with_nul)
+    return body
 
 
 def field_error(exc: msgspec.ValidationError) -> FieldError:

@@ -139,7 +139,6 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
         body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
     resp.data = msgspec.json.encode(body)
     resp.content_type = PROBLEM_JSON
-    resp.append_header("Vary", "Accept")
 
 
 def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psycopg.Error, params: Any) -> None:

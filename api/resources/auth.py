@@ -57,7 +57,9 @@ class RegisterResource:
         password = checks.password("password", body.password)
         if (body.organization_name is None) == (body.invitation_token is None):
             checks.fail("organization_name", "send exactly one of organization_name and invitation_token")
-        organization_name = checks.name("organization_name", body.organization_name) if body.organization_name else None
+        organization_name = None
+        if body.organization_name is not None:
+            organization_name = checks.name("organization_name", body.organization_name)
         if body.invitation_token is not None and not 1 <= len(body.invitation_token) <= 200:
             checks.fail("invitation_token", "must be 1 to 200 characters long")
         checks.done()

@@ -128,8 +128,10 @@ def test_register_rejects_both_or_neither_of_organization_and_invitation(api: Ap
         "/auth/register",
         {"email": "a@example.com", "password": PASSWORD, "organization_name": "X", "invitation_token": "t"},
     )
-    assert neither.status_code == both.status_code == 422
+    empty_name = api.post("/auth/register", {"email": "a@example.com", "password": PASSWORD, "organization_name": ""})
+    assert neither.status_code == both.status_code == empty_name.status_code == 422
     assert neither.json["errors"][0]["field"] == "organization_name"
+    assert empty_name.json["errors"][0]["field"] == "organization_name"
 
 
 def test_register_reports_every_bad_field(api: Api) -> None:

@@ -151,3 +151,12 @@ def test_unexpected_errors_are_500_without_internals(
     body = assert_problem(result, 500)
     assert "secret" not in result.text
     assert body["request_id"] == "boom-1"
+
+
+def test_nul_characters_are_422_not_500(api: Api, tenant: Tenant) -> None:
+    """PostgreSQL text cannot hold NUL; JSON can send it as \\u0000."""
+    login = api.post("/auth/login", {"email": "a\u0000@example.com", "password": "x" * 12})
+    assert assert_problem(login, 422)["errors"] == [{"field": "email", "message": "must not contain NUL characters"}]
+    assert_problem(api.post("/projects", {"name": "bad\u0000name"}, as_=tenant.admin), 422)
+    assert_problem(api.post("/invitations/accept", {"token": "\u0000"}, as_=tenant.user), 422)
+    assert api.get("/projects", as_=tenant.admin).json["items"] == []
