@@ -20,6 +20,7 @@ from api.database import Connection, Database, create_pool
 from api.middleware import RequestIdMiddleware, TransactionMiddleware
 from api.passwords import Passwords
 from api.problems import register_error_handlers
+from api.resources.audit import AuditEventsResource
 from api.resources.auth import LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
 from api.resources.health import LiveResource, ReadyResource
@@ -85,9 +86,12 @@ def create_app(
     app.add_route("/roles", RolesResource())
     app.add_route("/permissions", PermissionsResource())
 
-    projects = ProjectsResource(Cursors(settings.jwt_access_secret))
+    cursors = Cursors(settings.jwt_access_secret)
+    projects = ProjectsResource(cursors)
     app.add_route("/projects", projects)
     app.add_route("/projects/{project_id:uuid}", projects, suffix="item")
+
+    app.add_route("/audit-events", AuditEventsResource(cursors))
     return app
 
 

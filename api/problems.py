@@ -141,6 +141,14 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
     resp.content_type = PROBLEM_JSON
 
 
+def answer_with_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+    """Answers with a problem without failing the request, so its transaction still commits:
+    for refusals that must leave a trace, such as a failed login in the audit trail."""
+    resp.status = error.status
+    resp.set_headers(error.headers or {})
+    serialize_problem(req, resp, error)
+
+
 def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psycopg.Error, params: Any) -> None:
     mapped = database_problem(exc)
     if mapped is None:

@@ -12,7 +12,7 @@ from api.body import FieldChecks, read_json
 from api.hooks import caller, transaction
 from api.middleware import Access
 from api.passwords import Passwords
-from api.problems import problem, unauthorized
+from api.problems import answer_with_problem, problem, unauthorized
 from api.schemas import LoginBody, RegisterBody
 from api.tokens import AccessTokens
 
@@ -110,13 +110,23 @@ class LoginResource:
         account = tx.one("find_login", {"email": email})
         # Unknown email, wrong password and inactive account: same work, same answer.
         verified = self._passwords.verify(account["password_hash"] if account else None, body.password)
+        organization_id = body.organization_id or (account["default_organization_id"] if account else None)
         if account is None or not verified or not account["is_active"]:
-            raise unauthorized(LOGIN_FAILED)
+            if account is not None and organization_id is not None:
+                tx.run(
+                    "record_login",
+                    {"user_id": account["user_id"], "organization_id": organization_id, "succeeded": False},
+                )
+            # Answered, not raised: the failed attempt's audit event must commit.
+            answer_with_problem(req, resp, unauthorized(LOGIN_FAILED))
+            return
 
-        organization_id = body.organization_id or account["default_organization_id"]
         member = tx.enter_context(account["user_id"], organization_id) if organization_id else None
         if member is None:
             raise problem(403, "Not a member", "You are not a member of that organization.")
+        tx.run(
+            "record_login", {"user_id": member.user_id, "organization_id": member.organization_id, "succeeded": True}
+        )
         if self._passwords.needs_rehash(account["password_hash"]):
             tx.run("update_own_password_hash", {"password_hash": self._passwords.hash(body.password)})
 

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
-import datetime
 import uuid
 
 import falcon
 import msgspec
 
 from api.body import FieldChecks, read_json
-from api.cursors import Cursors, invalid_cursor
+from api.cursors import Cursors
 from api.hooks import require, transaction
-from api.problems import FieldError, ValidationProblem, not_found
+from api.pagination import KeysetPager
+from api.problems import not_found
 from api.schemas import ProjectBody, ProjectPatchBody
 
-DEFAULT_PAGE = 50
-MAX_PAGE = 200
 MAX_DESCRIPTION = 2000
-
-
-def page_limit(req: falcon.Request) -> int:
-    raw = req.get_param("limit")
-    if raw is None:
-        return DEFAULT_PAGE
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise ValidationProblem([FieldError("limit", f"must be a whole number from 1 to {MAX_PAGE}")])
-    return int(raw)
 
 
 class ProjectsResource:
     def __init__(self, cursors: Cursors) -> None:
-        self._cursors = cursors
+        self._pager = KeysetPager(cursors, "projects", "created_at")
 
     @falcon.before(require("projects:write"))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -44,27 +33,8 @@ class ProjectsResource:
 
     @falcon.before(require("projects:read"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        limit = page_limit(req)
-        cursor = req.get_param("cursor")
-        # One row more than asked tells whether another page follows.
-        if cursor is None:
-            rows = transaction(req).all("list_projects", {"limit": limit + 1})
-        else:
-            try:
-                created_at, project_id = self._cursors.decode("projects", cursor)
-                position = {
-                    "created_at": datetime.datetime.fromisoformat(created_at),
-                    "id": uuid.UUID(project_id),
-                }
-            except ValueError:
-                raise invalid_cursor() from None
-            rows = transaction(req).all("list_projects_after", {**position, "limit": limit + 1})
-        next_cursor = None
-        if len(rows) > limit:
-            rows = rows[:limit]
-            last = rows[-1]
-            next_cursor = self._cursors.encode("projects", [last["created_at"].isoformat(), str(last["id"])])
-        resp.media = {"items": rows, "next_cursor": next_cursor}
+        params = self._pager.params(req)
+        resp.media = self._pager.page(transaction(req).all("list_projects", params), params)
 
     @falcon.before(require("projects:read"))
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:

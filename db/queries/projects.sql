@@ -5,17 +5,10 @@ VALUES (iam.current_org_id(), %(name)s, %(description)s, iam.current_user_id())
 RETURNING id, organization_id, name, description, created_by_user_id, created_at, updated_at
 
 -- name: list_projects
--- The newest projects of the current organization.
+-- A page of the current organization's projects, newest first, after a keyset position.
 SELECT id, organization_id, name, description, created_by_user_id, created_at, updated_at
 FROM iam.projects
-ORDER BY created_at DESC, id DESC
-LIMIT %(limit)s
-
--- name: list_projects_after
--- The projects that follow a page of list_projects (keyset pagination).
-SELECT id, organization_id, name, description, created_by_user_id, created_at, updated_at
-FROM iam.projects
-WHERE (created_at, id) < (%(created_at)s, %(id)s)
+WHERE %(after_time)s::timestamptz IS NULL OR (created_at, id) < (%(after_time)s, %(after_id)s::uuid)
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s
 

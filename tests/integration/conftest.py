@@ -4,18 +4,23 @@ speak to it as real clients do."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import falcon.testing
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
 from api.app import create_app
 from api.database import Connection, Database, Transaction, create_pool
 from api.passwords import Passwords
 from api.settings import Settings
+
+Sql = psycopg.Connection[tuple[object, ...]]
 
 PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-" + "x" * 60  # long enough for the HS512 forgery test
@@ -166,3 +171,54 @@ def tenant(api: Api) -> Tenant:
 def other_tenant(api: Api) -> Tenant:
     admin = api.register(organization="Tenant B")
     return Tenant(admin, api.add_member(admin, "ORG_USER"), api.add_member(admin, "READ_ONLY"))
+
+
+# DBAs: humans in psql, connected as their own login roles ---------------------------
+
+
+@pytest.fixture
+def login_role(server_url: str) -> Iterator[Callable[[bool], str]]:
+    """Makes LOGIN roles (cluster-wide, so uniquely named and dropped afterwards)."""
+    made: list[str] = []
+
+    def make(in_iam_dba: bool = True) -> str:
+        name = f"dba_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            if in_iam_dba:
+                admin.execute(sql.SQL("GRANT iam_dba TO {}").format(sql.Identifier(name)))
+        made.append(name)
+        return name
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in made:
+            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def connect_as(database_url: str) -> Iterator[Callable[[str], Sql]]:
+    opened: list[Sql] = []
+
+    def connect(role: str) -> Sql:
+        connection = psycopg.connect(make_conninfo(database_url, user=role), autocommit=True)
+        opened.append(connection)
+        return connection
+
+    yield connect
+    for connection in opened:
+        connection.close()
+
+
+@pytest.fixture
+def granted_dba(
+    owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> Callable[[str], tuple[str, Sql]]:
+    """A new DBA login granted one organization, connected, nothing selected yet."""
+
+    def make(organization_id: str) -> tuple[str, Sql]:
+        role = login_role(True)
+        owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, organization_id])
+        return role, connect_as(role)
+
+    return make

@@ -6,51 +6,13 @@ iam.grant_tenant_access, and only in the one selected with SET app.org_id.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
-from tests.integration.conftest import Api, Tenant
-
-Sql = psycopg.Connection[tuple[object, ...]]
-
-
-@pytest.fixture
-def login_role(server_url: str) -> Iterator[Callable[[bool], str]]:
-    """Makes LOGIN roles (cluster-wide, so uniquely named and dropped afterwards)."""
-    made: list[str] = []
-
-    def make(in_iam_dba: bool = True) -> str:
-        name = f"dba_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
-            if in_iam_dba:
-                admin.execute(sql.SQL("GRANT iam_dba TO {}").format(sql.Identifier(name)))
-        made.append(name)
-        return name
-
-    yield make
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        for name in made:
-            admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
-
-
-@pytest.fixture
-def connect_as(database_url: str) -> Iterator[Callable[[str], Sql]]:
-    opened: list[Sql] = []
-
-    def connect(role: str) -> Sql:
-        connection = psycopg.connect(make_conninfo(database_url, user=role), autocommit=True)
-        opened.append(connection)
-        return connection
-
-    yield connect
-    for connection in opened:
-        connection.close()
+from tests.integration.conftest import Api, Sql, Tenant
 
 
 @pytest.fixture
@@ -58,20 +20,6 @@ def populated(api: Api, tenant: Tenant, other_tenant: Tenant) -> tuple[Tenant, T
     api.create_project(tenant.admin, "A1")
     api.create_project(other_tenant.admin, "B1")
     return tenant, other_tenant
-
-
-@pytest.fixture
-def granted_dba(
-    owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
-) -> Callable[[str], tuple[str, Sql]]:
-    """A new DBA login granted one organization, connected, nothing selected yet."""
-
-    def make(organization_id: str) -> tuple[str, Sql]:
-        role = login_role(True)
-        owner.execute("SELECT iam.grant_tenant_access(%s, %s)", [role, organization_id])
-        return role, connect_as(role)
-
-    return make
 
 
 def count(connection: Sql, table: str) -> int:

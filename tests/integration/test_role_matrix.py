@@ -73,6 +73,7 @@ ROUTES = [
         ADMIN_ONLY_204,
         pending_invitation,
     ),
+    Route("GET /audit-events", lambda api, s, _: api.get("/audit-events", as_=s), ADMIN_ONLY),
     Route("GET /roles", lambda api, s, _: api.get("/roles", as_=s), ALL),
     Route("GET /permissions", lambda api, s, _: api.get("/permissions", as_=s), ALL),
     Route(

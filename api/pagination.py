@@ -1,0 +1,52 @@
+"""Keyset pagination, newest first, over (timestamp, id): every row listed exactly once
+across pages even while rows are added. Lists answer {"items": [...], "next_cursor": ...}."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any
+
+import falcon
+
+from api.cursors import Cursors, invalid_cursor
+from api.problems import FieldError, ValidationProblem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class KeysetPager:
+    def __init__(self, cursors: Cursors, kind: str, time_column: str) -> None:
+        self._cursors = cursors
+        self._kind = kind
+        self._time_column = time_column
+
+    def params(self, req: falcon.Request) -> dict[str, Any]:
+        """limit (one more than asked: the extra row tells whether a next page exists),
+        after_time and after_id (NULL on the first page) for the list query."""
+        raw_limit = req.get_param("limit")
+        if raw_limit is None:
+            limit = DEFAULT_LIMIT
+        elif raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT:
+            limit = int(raw_limit)
+        else:
+            raise ValidationProblem([FieldError("limit", f"must be a whole number from 1 to {MAX_LIMIT}")])
+        after_time, after_id = None, None
+        cursor = req.get_param("cursor")
+        if cursor is not None:
+            try:
+                time_text, id_text = self._cursors.decode(self._kind, cursor)
+                after_time, after_id = datetime.datetime.fromisoformat(time_text), uuid.UUID(id_text)
+            except ValueError:
+                raise invalid_cursor() from None
+        return {"limit": limit + 1, "after_time": after_time, "after_id": after_id}
+
+    def page(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+        limit = params["limit"] - 1
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = self._cursors.encode(self._kind, [last[self._time_column].isoformat(), str(last["id"])])
+        return {"items": rows, "next_cursor": next_cursor}
