@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import create_database, database_on, drop_database
+from tests.conftest import as_role, create_database, database_on, drop_database
 
 pytestmark = pytest.mark.gunicorn
 
@@ -29,14 +29,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def base_url(server_url: str, template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def base_url(
+    server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     name = f"iam_test_gunicorn_{os.getpid()}"
-    create_database(server_url, name, template=template_database)
+    create_database(server_url, name, template=template_database, owner=owner_role)
     port = free_port()
     env = {
         **os.environ,
         "APP_ENV": "test",
-        "DATABASE_URL": database_on(server_url, name),
+        "DATABASE_URL": as_role(database_on(server_url, name), owner_role),
         "JWT_ACCESS_SECRET": "acceptance-" + "z" * 40,
         "HOST": "127.0.0.1",
         "PORT": str(port),
