@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format db-migrate db-rollback clean
+.PHONY: run test lint format db-migrate db-rollback db-schema clean
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -33,6 +33,10 @@ db-migrate: $(STAMP)
 
 db-rollback: $(STAMP)
 	$(PYTHON) -m db.migrate down
+
+# Rewrites db/schema.sql from the migrations; a test fails while it is stale.
+db-schema: $(STAMP)
+	$(PYTHON) -m db.schema_snapshot
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -41,7 +41,7 @@ CREATE TABLE iam.role_permissions (
 CREATE TABLE iam.organizations (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     name text NOT NULL CONSTRAINT organizations_name_check
-        CHECK (char_length(name) BETWEEN 1 AND 200 AND name = btrim(name)),
+        CHECK (char_length(name) >= 1 AND char_length(name) <= 200 AND name = btrim(name)),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
@@ -52,7 +52,7 @@ CREATE TRIGGER organizations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.org
 CREATE TABLE iam.users (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     email text NOT NULL CONSTRAINT users_email_check
-        CHECK (email = lower(email) AND char_length(email) BETWEEN 3 AND 254 AND email LIKE '_%@_%'),
+        CHECK (email = lower(email) AND char_length(email) >= 3 AND char_length(email) <= 254 AND email LIKE '_%@_%'),
     password_hash text NOT NULL,
     is_active boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -81,7 +81,7 @@ CREATE TABLE iam.projects (
     organization_id uuid NOT NULL REFERENCES iam.organizations (id) ON DELETE CASCADE,
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     name text NOT NULL CONSTRAINT projects_name_check
-        CHECK (char_length(name) BETWEEN 1 AND 200 AND name = btrim(name)),
+        CHECK (char_length(name) >= 1 AND char_length(name) <= 200 AND name = btrim(name)),
     description text CONSTRAINT projects_description_check CHECK (char_length(description) <= 2000),
     -- Kept after the creator leaves or is deleted: users are global, not tenant rows.
     created_by_user_id uuid REFERENCES iam.users (id) ON DELETE SET NULL,
@@ -100,7 +100,7 @@ CREATE TABLE iam.invitations (
     organization_id uuid NOT NULL REFERENCES iam.organizations (id) ON DELETE CASCADE,
     id uuid NOT NULL DEFAULT gen_random_uuid(),
     email text NOT NULL CONSTRAINT invitations_email_check
-        CHECK (email = lower(email) AND char_length(email) BETWEEN 3 AND 254 AND email LIKE '_%@_%'),
+        CHECK (email = lower(email) AND char_length(email) >= 3 AND char_length(email) <= 254 AND email LIKE '_%@_%'),
     role text NOT NULL REFERENCES iam.roles (key),
     -- SHA-256 of the token; the token itself is shown once and never stored.
     token_hash bytea NOT NULL,

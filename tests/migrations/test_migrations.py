@@ -1,0 +1,135 @@
+"""Migrations: the snapshot in db/schema.sql matches them, they walk down to base and back
+up with surviving data intact, and the database can be backed up only by a role that
+bypasses row security."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from db.migrate import downgrade, head_revision, upgrade
+from db.schema_snapshot import SCHEMA_FILE, apply_schema_file, dump_schema, normalize, pg_tool
+from tests.conftest import as_role, create_database, database_on, drop_database
+
+Sql = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture
+def empty_database(server_url: str, owner_role: str) -> Iterator[str]:
+    name = f"iam_test_empty_{uuid.uuid4().hex[:10]}"
+    create_database(server_url, name, owner=owner_role)
+    yield as_role(database_on(server_url, name), owner_role)
+    drop_database(server_url, name)
+
+
+def test_schema_sql_matches_the_migrations(database_url: str, empty_database: str) -> None:
+    migrated = dump_schema(database_url)
+    apply_schema_file(empty_database)
+    assert dump_schema(empty_database) == migrated, "db/schema.sql is stale: run `make db-schema`"
+    # And the file says so in as many words.
+    assert normalize(SCHEMA_FILE.read_text()) == migrated
+
+
+def rows(connection: Sql, table: str) -> list[tuple[Any, ...]]:
+    query = sql.SQL("SELECT * FROM iam.{} ORDER BY 1, 2").format(sql.Identifier(table))
+    return connection.execute(query).fetchall()
+
+
+def iam_tables(connection: Sql) -> set[str]:
+    found = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'iam'").fetchall()
+    return {str(name) for (name,) in found}
+
+
+def populate(database_url: str) -> None:
+    """Data in every table, written through the same SQL functions the API uses."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute("BEGIN")
+        connection.execute("SET LOCAL ROLE iam_api")
+        row = connection.execute(
+            "SELECT user_id, organization_id FROM iam.register_user('m@example.com', 'h', 'Org')"
+        ).fetchone()
+        assert row is not None
+        connection.execute(
+            "SELECT set_config('app.user_id', %s, true), set_config('app.org_id', %s, true)", [str(row[0]), str(row[1])]
+        )
+        connection.execute(
+            "INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%s, 'P', %s)",
+            [row[1], row[0]],
+        )
+        connection.execute(
+            "INSERT INTO iam.invitations (organization_id, email, role, token_hash, invited_by_user_id, expires_at)"
+            " VALUES (%s, 'i@example.com', 'ORG_USER', '\\x01', %s, now() + interval '1 day')",
+            [row[1], row[0]],
+        )
+        connection.execute("COMMIT")
+
+
+def test_walk_down_to_base_and_back_up_keeps_surviving_data(database_url: str) -> None:
+    populate(database_url)
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        head_tables = iam_tables(owner)
+        before = {table: rows(owner, table) for table in head_tables - {"alembic_version"}}
+        assert all(before[table] for table in before if table != "dba_tenant_grants"), "every table holds data"
+
+        downgrade(database_url, "0001")
+        kept = iam_tables(owner)
+        assert kept == head_tables - {"audit_events"}
+        for table in kept - {"alembic_version"}:
+            assert rows(owner, table) == before[table], table
+
+        downgrade(database_url, "base")
+        assert iam_tables(owner) == {"alembic_version"}
+        assert owner.execute("SELECT count(*) FROM iam.alembic_version").fetchone() == (0,)
+
+        upgrade(database_url)
+        assert iam_tables(owner) == head_tables
+        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == (head_revision(),)
+    populate(database_url)  # the schema works again from scratch
+
+
+def test_make_db_rollback_undoes_the_last_migration(database_url: str) -> None:
+    populate(database_url)
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "db.migrate", "down"], env=env, check=True, capture_output=True)
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == ("0001",)
+        assert "audit_events" not in iam_tables(owner)
+        assert rows(owner, "projects")
+    subprocess.run([sys.executable, "-m", "db.migrate", "up"], env=env, check=True, capture_output=True)
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == (head_revision(),)
+
+
+def test_backups_need_a_role_that_bypasses_row_security(database_url: str, owner_role: str, server_url: str) -> None:
+    populate(database_url)
+    dump = subprocess.run(
+        [pg_tool("pg_dump"), "--schema=iam", "--data-only", "--dbname", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert "m@example.com" in dump
+
+    reader = f"backup_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE iam_dba").format(sql.Identifier(reader)))
+    try:
+        refused = subprocess.run(
+            [pg_tool("pg_dump"), "--schema=iam", "--data-only", "--dbname", as_role(database_url, reader)],
+            capture_output=True,
+            text=True,
+        )
+        assert refused.returncode != 0
+        assert "row-level security" in refused.stderr or "permission denied" in refused.stderr
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(reader)))
+    assert owner_role
