@@ -18,16 +18,22 @@ class AuditEventsResource:
 
     @falcon.before(require("audit:read"))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = self._pager.params(req)
-        params["action"] = req.get_param("action")
-        resource_id = req.get_param("resource_id")
-        if resource_id is not None:
-            try:
-                params["resource_id"] = uuid.UUID(resource_id)
-            except ValueError:
-                raise ValidationProblem([FieldError("resource_id", "must be a UUID")]) from None
-        else:
-            params["resource_id"] = None
-        if params["action"] is not None and (len(params["action"]) > 100 or "\x00" in params["action"]):
-            raise ValidationProblem([FieldError("action", "must be an action name such as project.created")])
+        params = {**self._pager.params(req), "action": action_filter(req), "resource_id": resource_filter(req)}
         resp.media = self._pager.page(transaction(req).all("list_audit_events", params), params)
+
+
+def action_filter(req: falcon.Request) -> str | None:
+    action = req.get_param("action")
+    if action is not None and (len(action) > 100 or "\x00" in action):
+        raise ValidationProblem([FieldError("action", "must be an action name such as project.created")])
+    return action
+
+
+def resource_filter(req: falcon.Request) -> uuid.UUID | None:
+    resource_id = req.get_param("resource_id")
+    if resource_id is None:
+        return None
+    try:
+        return uuid.UUID(resource_id)
+    except ValueError:
+        raise ValidationProblem([FieldError("resource_id", "must be a UUID")]) from None

@@ -112,11 +112,11 @@ class LoginResource:
         verified = self._passwords.verify(account["password_hash"] if account else None, body.password)
         organization_id = body.organization_id or (account["default_organization_id"] if account else None)
         if account is None or not verified or not account["is_active"]:
-            if account is not None and organization_id is not None:
-                tx.run(
-                    "record_login",
-                    {"user_id": account["user_id"], "organization_id": organization_id, "succeeded": False},
-                )
+            # Called for unknown emails too (it then records nothing): the same round trips.
+            tx.run(
+                "record_login",
+                {"user_id": account and account["user_id"], "organization_id": organization_id, "succeeded": False},
+            )
             # Answered, not raised: the failed attempt's audit event must commit.
             answer_with_problem(req, resp, unauthorized(LOGIN_FAILED))
             return

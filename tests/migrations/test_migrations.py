@@ -133,3 +133,27 @@ def test_backups_need_a_role_that_bypasses_row_security(database_url: str, owner
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(reader)))
     assert owner_role
+
+
+def test_migrations_create_nothing_outside_schema_iam(database_url: str, empty_database: str) -> None:
+    """Supabase's Data API exposes schema public: nothing of ours may land there, or in any
+    schema but iam, and nothing is granted to Supabase's API roles."""
+
+    def footprint(url: str) -> set[tuple[str, str]]:
+        with psycopg.connect(url, autocommit=True) as connection:
+            found = connection.execute(
+                """SELECT 'schema', nspname FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%'
+                   UNION ALL SELECT 'relation', relnamespace::regnamespace || '.' || relname FROM pg_class
+                   WHERE relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                     AND relnamespace::regnamespace::text NOT LIKE 'pg\\_%'
+                   UNION ALL SELECT 'function', pronamespace::regnamespace || '.' || proname FROM pg_proc
+                   WHERE pronamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)
+                   UNION ALL SELECT 'extension', extname FROM pg_extension"""
+            ).fetchall()
+        return {(str(kind), str(name)) for kind, name in found}
+
+    added = footprint(database_url) - footprint(empty_database)
+    assert added
+    assert {name.split(".")[0] for kind, name in added if kind != "schema"} == {"iam"}
+    assert {name for kind, name in added if kind == "schema"} == {"iam"}
+    assert not [name for kind, name in added if kind == "extension"]
