@@ -9,11 +9,10 @@ import uuid
 from typing import Any
 
 import falcon
-import msgspec
 import psycopg
 
 from api.database import Database, Transaction
-from api.problems import PROBLEM_JSON, database_problem, unauthorized
+from api.problems import answer_with_problem, database_problem, problem, unauthorized
 from api.tokens import AccessTokens, InvalidToken
 
 log = logging.getLogger("api")
@@ -90,17 +89,9 @@ class TransactionMiddleware:
             if not req_succeeded:
                 return  # the response already reports the failure; the rollback was best effort
             # The work did not commit: the client must not see a success.
+            log.error("commit failed (request %s): %s", req.context.request_id, type(exc).__name__)
             mapped = database_problem(exc)
             status = mapped.status_code if mapped else 500
-            log.error("commit failed (request %s): %s", req.context.request_id, type(exc).__name__)
-            resp.status = falcon.code_to_http_status(status)
-            resp.content_type = PROBLEM_JSON
-            resp.data = msgspec.json.encode(
-                {
-                    "type": "about:blank",
-                    "title": "Not saved",
-                    "status": status,
-                    "detail": "The change could not be committed; nothing was saved.",
-                    "request_id": req.context.request_id,
-                }
+            answer_with_problem(
+                req, resp, problem(status, "Not saved", "The change could not be committed; nothing was saved.")
             )

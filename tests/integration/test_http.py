@@ -161,3 +161,24 @@ def test_nul_characters_are_422_not_500(api: Api, tenant: Tenant) -> None:
     assert_problem(api.post("/projects", {"name": "bad\u0000name"}, as_=tenant.admin), 422)
     assert_problem(api.post("/invitations/accept", {"token": "\u0000"}, as_=tenant.user), 422)
     assert api.get("/projects", as_=tenant.admin).json["items"] == []
+
+
+def test_a_failed_commit_is_never_reported_as_success(
+    api: Api, tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A deferred check that fails at COMMIT, after the responder succeeded: the client gets
+    a problem, not a 201, and nothing is saved."""
+    owner.execute(
+        """CREATE FUNCTION iam.refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS
+           $$BEGIN RAISE EXCEPTION 'refused at commit'; END$$"""
+    )
+    owner.execute(
+        """CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON iam.projects
+           DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION iam.refuse_at_commit()"""
+    )
+    result = api.post("/projects", {"name": "Never saved"}, as_=tenant.admin, headers={"X-Request-ID": "commit-1"})
+    body = assert_problem(result, 500)
+    assert body["title"] == "Not saved"
+    assert "refused at commit" not in result.text
+    owner.execute("DROP TRIGGER refuse_at_commit ON iam.projects")
+    assert api.get("/projects", as_=tenant.admin).json["items"] == []
