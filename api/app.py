@@ -8,7 +8,6 @@ or rollback in TransactionMiddleware. Errors become problem+json in api/problems
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import falcon
 import falcon.media
@@ -34,13 +33,11 @@ from db.migrate import head_revision
 
 
 class MsgspecJSON(falcon.media.BaseHandler):
-    """JSON through msgspec: UUIDs and datetimes (RFC 3339) without hand-written hooks."""
+    """Responses as JSON through msgspec: UUIDs and datetimes (RFC 3339) without hand-written
+    hooks. Request bodies never go through req.media: api/body.py reads them."""
 
     def serialize(self, media: object, content_type: str | None = None) -> bytes:
         return msgspec.json.encode(media)
-
-    def deserialize(self, stream: Any, content_type: str | None, content_length: int | None) -> object:
-        return msgspec.json.decode(stream.read())
 
 
 def create_app(
@@ -60,9 +57,7 @@ def create_app(
         TransactionMiddleware(database, tokens),
     ]
     app = falcon.App(middleware=middleware)
-    json_handler = MsgspecJSON()
-    app.req_options.media_handlers[falcon.MEDIA_JSON] = json_handler
-    app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
+    app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)
 
     app.add_route("/health/live", LiveResource())

@@ -93,6 +93,12 @@ class FieldChecks:
             self.fail(field, "must be 1 to 200 characters long after trimming spaces")
         return cleaned
 
+    def token(self, field: str, value: str) -> str:
+        """An invitation token as the client received it."""
+        if not 1 <= len(value) <= 200:
+            self.fail(field, "must be 1 to 200 characters long")
+        return value
+
     def text(self, field: str, value: str | None, *, max_length: int) -> str | None:
         if value is not None and len(value) > max_length:
             self.fail(field, f"must be at most {max_length} characters long")

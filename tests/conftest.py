@@ -104,6 +104,15 @@ def database_url(server_url: str, template_database: str, owner_role: str) -> It
 
 
 @pytest.fixture
+def empty_database(server_url: str, owner_role: str) -> Iterator[str]:
+    """A database with no migrations applied, reached as the owner role."""
+    name = f"iam_test_empty_{uuid.uuid4().hex[:10]}"
+    create_database(server_url, name, owner=owner_role)
+    yield as_role(database_on(server_url, name), owner_role)
+    drop_database(server_url, name)
+
+
+@pytest.fixture
 def owner(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     """The test database as the login that migrated it (the schema owner, exempt from RLS): for arranging
     states the API cannot produce, such as an expired invitation or a deactivated user."""

@@ -36,7 +36,7 @@ TABLES = ["projects", "organization_memberships", "organizations", "users", "inv
 
 
 def test_granted_dba_sees_only_the_selected_granted_org(
-    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
+    populated: tuple[Tenant, Tenant], granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, b = populated
     _, dba = granted_dba(a.admin.organization_id)
@@ -104,7 +104,7 @@ def test_dba_fixes_rows_in_the_granted_org_but_never_touches_another(
 
 
 def test_transaction_local_selection_works_too(
-    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
+    populated: tuple[Tenant, Tenant], granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, _ = populated
     _, dba = granted_dba(a.admin.organization_id)
@@ -126,7 +126,7 @@ def test_revoked_access_shows_nothing(
 
 
 def test_dba_cannot_read_secrets_grant_itself_or_call_api_functions(
-    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
+    populated: tuple[Tenant, Tenant], granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     a, _ = populated
     _, dba = granted_dba(a.admin.organization_id)

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 
 import falcon.testing
 import psycopg
-import pytest
 
 from api.app import create_app
 from api.database import create_pool
 from api.passwords import Passwords
 from api.settings import Settings
 from db.migrate import head_revision
-from tests.conftest import create_database, database_on, drop_database
 from tests.integration.conftest import TEST_SECRET, Api, Tenant
 
 
@@ -91,16 +87,8 @@ def test_health(api: Api) -> None:
     assert ready.json == {"status": "ready", "schema_revision": head_revision()}
 
 
-@pytest.fixture
-def unmigrated_url(server_url: str) -> Iterator[str]:
-    name = f"iam_test_empty_{uuid.uuid4().hex[:8]}"
-    create_database(server_url, name)
-    yield database_on(server_url, name)
-    drop_database(server_url, name)
-
-
-def test_ready_is_503_on_an_unmigrated_database(unmigrated_url: str, passwords: Passwords) -> None:
-    settings = Settings.from_env({"APP_ENV": "test", "DATABASE_URL": unmigrated_url, "JWT_ACCESS_SECRET": TEST_SECRET})
+def test_ready_is_503_on_an_unmigrated_database(empty_database: str, passwords: Passwords) -> None:
+    settings = Settings.from_env({"APP_ENV": "test", "DATABASE_URL": empty_database, "JWT_ACCESS_SECRET": TEST_SECRET})
     with create_pool(settings, open_now=False) as pool:
         pool.wait()
         client = falcon.testing.TestClient(create_app(settings, pool, passwords))

@@ -8,26 +8,16 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 from psycopg import sql
 
 from db.migrate import downgrade, head_revision, upgrade
 from db.schema_snapshot import SCHEMA_FILE, apply_schema_file, dump_schema, normalize, pg_tool
-from tests.conftest import as_role, create_database, database_on, drop_database
+from tests.conftest import as_role
 
 Sql = psycopg.Connection[tuple[object, ...]]
-
-
-@pytest.fixture
-def empty_database(server_url: str, owner_role: str) -> Iterator[str]:
-    name = f"iam_test_empty_{uuid.uuid4().hex[:10]}"
-    create_database(server_url, name, owner=owner_role)
-    yield as_role(database_on(server_url, name), owner_role)
-    drop_database(server_url, name)
 
 
 def test_schema_sql_matches_the_migrations(database_url: str, empty_database: str) -> None:
