@@ -8,9 +8,11 @@ or rollback in TransactionMiddleware. Errors become problem+json in api/problems
 from __future__ import annotations
 
 import logging
+import uuid
 
 import falcon
 import falcon.media
+import falcon.routing
 import msgspec
 from psycopg_pool import ConnectionPool
 
@@ -28,6 +30,7 @@ from api.resources.members import MembersResource
 from api.resources.organizations import OrganizationsResource
 from api.resources.projects import ProjectsResource
 from api.settings import Settings
+from api.text import ascii_uuid
 from api.tokens import AccessTokens
 from db.migrate import head_revision
 
@@ -38,6 +41,35 @@ class MsgspecJSON(falcon.media.BaseHandler):
 
     def serialize(self, media: object, content_type: str | None = None) -> bytes:
         return msgspec.json.encode(media)
+
+
+class CanonicalUUIDConverter(falcon.routing.BaseConverter):
+    """`{id:uuid}` in routes: canonical ASCII UUIDs only (Falcon's own takes whatever
+    uuid.UUID() does, other scripts' digits included); anything else is a 404."""
+
+    def convert(self, value: str) -> uuid.UUID | None:
+        return ascii_uuid(value)
+
+
+def answer_head_like_get(resource: object) -> None:
+    """HEAD runs the GET responder (its hooks included); Falcon sends no body for HEAD."""
+    for name in dir(resource):
+        if name == "on_get" or name.startswith("on_get_"):
+            head = "on_head" + name.removeprefix("on_get")
+            if not hasattr(resource, head):
+                setattr(resource, head, getattr(resource, name))
+
+
+class Routes:
+    """Adds routes to the app; every resource answers HEAD wherever it answers GET."""
+
+    def __init__(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+        self._app = app
+        app.router_options.converters["uuid"] = CanonicalUUIDConverter
+
+    def add(self, template: str, resource: object, suffix: str | None = None) -> None:
+        answer_head_like_get(resource)
+        self._app.add_route(template, resource, suffix=suffix)
 
 
 def create_app(
@@ -60,33 +92,34 @@ def create_app(
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)
 
-    app.add_route("/health/live", LiveResource())
-    app.add_route("/health/ready", ReadyResource(database, head_revision()))
+    routes = Routes(app)
+    routes.add("/health/live", LiveResource())
+    routes.add("/health/ready", ReadyResource(database, head_revision()))
 
-    app.add_route("/auth/register", RegisterResource(tokens, passwords))
-    app.add_route("/auth/login", LoginResource(tokens, passwords))
-    app.add_route("/auth/me", MeResource())
+    routes.add("/auth/register", RegisterResource(tokens, passwords))
+    routes.add("/auth/login", LoginResource(tokens, passwords))
+    routes.add("/auth/me", MeResource())
 
-    app.add_route("/organizations", OrganizationsResource())
+    routes.add("/organizations", OrganizationsResource())
 
     members = MembersResource()
-    app.add_route("/members", members)
-    app.add_route("/members/{user_id:uuid}", members, suffix="item")
+    routes.add("/members", members)
+    routes.add("/members/{user_id:uuid}", members, suffix="item")
 
     invitations = InvitationsResource(settings.invitation_ttl_seconds)
-    app.add_route("/invitations", invitations)
-    app.add_route("/invitations/accept", invitations, suffix="accept")
-    app.add_route("/invitations/{invitation_id:uuid}", invitations, suffix="item")
+    routes.add("/invitations", invitations)
+    routes.add("/invitations/accept", invitations, suffix="accept")
+    routes.add("/invitations/{invitation_id:uuid}", invitations, suffix="item")
 
-    app.add_route("/roles", RolesResource())
-    app.add_route("/permissions", PermissionsResource())
+    routes.add("/roles", RolesResource())
+    routes.add("/permissions", PermissionsResource())
 
     cursors = Cursors(settings.jwt_access_secret)
     projects = ProjectsResource(cursors)
-    app.add_route("/projects", projects)
-    app.add_route("/projects/{project_id:uuid}", projects, suffix="item")
+    routes.add("/projects", projects)
+    routes.add("/projects/{project_id:uuid}", projects, suffix="item")
 
-    app.add_route("/audit-events", AuditEventsResource(cursors))
+    routes.add("/audit-events", AuditEventsResource(cursors))
     return app
 
 

@@ -10,6 +10,7 @@ import falcon
 import msgspec
 
 from api.problems import FieldError, ValidationProblem, problem
+from api.text import has_invisible, nfc, normalize_email
 
 MAX_BODY_BYTES = 1024 * 1024
 T = TypeVar("T", bound=msgspec.Struct)
@@ -75,9 +76,11 @@ class FieldChecks:
         self.errors.append(FieldError(field, message))
 
     def email(self, field: str, value: str) -> str:
-        cleaned = value.strip().lower()
+        cleaned = normalize_email(value)
         if len(cleaned) > 254:
             self.fail(field, "must be at most 254 characters")
+        elif has_invisible(cleaned):
+            self.fail(field, "must not contain control, invisible or text-direction characters")
         elif not _EMAIL.match(cleaned):
             self.fail(field, "must be a valid email address")
         return cleaned
@@ -88,8 +91,10 @@ class FieldChecks:
         return value
 
     def name(self, field: str, value: str) -> str:
-        cleaned = value.strip()
-        if not 1 <= len(cleaned) <= 200:
+        cleaned = nfc(value.strip())
+        if has_invisible(cleaned):
+            self.fail(field, "must not contain control, invisible or text-direction characters")
+        elif not 1 <= len(cleaned) <= 200:
             self.fail(field, "must be 1 to 200 characters long after trimming spaces")
         return cleaned
 
@@ -100,9 +105,15 @@ class FieldChecks:
         return value
 
     def text(self, field: str, value: str | None, *, max_length: int) -> str | None:
-        if value is not None and len(value) > max_length:
+        """Free text such as a description: it may span lines."""
+        if value is None:
+            return None
+        cleaned = nfc(value)
+        if has_invisible(cleaned, line_breaks=True):
+            self.fail(field, "must not contain control, invisible or text-direction characters")
+        elif len(cleaned) > max_length:
             self.fail(field, f"must be at most {max_length} characters long")
-        return value
+        return cleaned
 
     def done(self) -> None:
         if self.errors:

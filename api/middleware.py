@@ -29,9 +29,14 @@ class Access(enum.Enum):
 
 
 class RequestIdMiddleware:
+    """Every request gets an id the server made. The client's own X-Request-ID, when sane,
+    replaces it only once the client proved who it is (TransactionMiddleware), so that an
+    anonymous caller cannot choose what the audit trail records."""
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.request_id = uuid.uuid4().hex
         given = req.get_header("X-Request-ID")
-        req.context.request_id = given if given and _SANE_REQUEST_ID.match(given) else uuid.uuid4().hex
+        req.context.client_request_id = given if given and _SANE_REQUEST_ID.match(given) else None
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
@@ -58,7 +63,8 @@ class TransactionMiddleware:
         self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
     ) -> None:
         access = getattr(resource, "access", Access.MEMBER)
-        if resource is None or access is Access.PUBLIC:
+        # OPTIONS is Falcon's own responder: it lists the allowed methods and reads no data.
+        if resource is None or access is Access.PUBLIC or req.method == "OPTIONS":
             return
         user_id = organization_id = None
         if access is Access.MEMBER:
@@ -67,6 +73,7 @@ class TransactionMiddleware:
             except InvalidToken:
                 raise unauthorized("The access token is invalid or expired.") from None
             user_id, organization_id = subject.user_id, subject.organization_id
+            req.context.request_id = req.context.client_request_id or req.context.request_id
         req.context.transaction = self._database.begin(
             read_only=req.method in ("GET", "HEAD"),
             request_id=req.context.request_id,

@@ -11,6 +11,7 @@ import falcon
 
 from api.cursors import Cursors, invalid_cursor
 from api.problems import FieldError, ValidationProblem
+from api.text import ascii_int
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -26,11 +27,8 @@ class KeysetPager:
         """limit (one more than asked: the extra row tells whether a next page exists),
         after_time and after_id (NULL on the first page) for the list query."""
         raw_limit = req.get_param("limit")
-        if raw_limit is None:
-            limit = DEFAULT_LIMIT
-        elif raw_limit.isdigit() and 1 <= int(raw_limit) <= MAX_LIMIT:
-            limit = int(raw_limit)
-        else:
+        limit = DEFAULT_LIMIT if raw_limit is None else ascii_int(raw_limit)
+        if limit is None or not 1 <= limit <= MAX_LIMIT:
             raise ValidationProblem([FieldError("limit", f"must be a whole number from 1 to {MAX_LIMIT}")])
         after_time, after_id = None, None
         cursor = req.get_param("cursor")

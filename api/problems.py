@@ -94,6 +94,8 @@ SQLSTATE_PROBLEMS: dict[str, tuple[int, str, str]] = {
         "Conflict",
         "The request refers to data that does not exist or is still in use.",
     ),
+    # A CHECK constraint: the API validates first, so this is the database's backstop.
+    "23514": (422, "Invalid request", "A value breaks a rule of the data, such as its length or characters."),
     "42501": (403, "Forbidden", "You do not have permission for this action."),
     "40001": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
     "40P01": (503, "Try again", "The request conflicted with a concurrent one; retry it."),

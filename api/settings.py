@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from api.text import ascii_int
+
 AppEnv = Literal["development", "test", "production"]
 MIN_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -71,8 +73,8 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
 
-        pool_min = _int(env, "DB_POOL_MIN_SIZE", 1, minimum=0)
-        pool_max = _int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
+        pool_min = env_int(env, "DB_POOL_MIN_SIZE", 1, minimum=0)
+        pool_max = env_int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
         if pool_max < pool_min:
             raise SettingsError("DB_POOL_MAX_SIZE must not be smaller than DB_POOL_MIN_SIZE")
 
@@ -80,28 +82,28 @@ class Settings:
             app_env=app_env,
             database_url=database_url,
             jwt_access_secret=secret,
-            port=_int(env, "PORT", 3000, minimum=1, maximum=65535),
-            jwt_access_ttl_seconds=_int(env, "JWT_ACCESS_TTL_SECONDS", 900, minimum=30, maximum=86400),
+            port=env_int(env, "PORT", 3000, minimum=1, maximum=65535),
+            jwt_access_ttl_seconds=env_int(env, "JWT_ACCESS_TTL_SECONDS", 900, minimum=30, maximum=86400),
             jwt_issuer=_text(env, "JWT_ISSUER", "tenant-iam"),
             jwt_audience=_text(env, "JWT_AUDIENCE", "tenant-iam-api"),
-            invitation_ttl_seconds=_int(
+            invitation_ttl_seconds=env_int(
                 env, "INVITATION_TTL_SECONDS", 7 * 24 * 3600, minimum=60, maximum=90 * 24 * 3600
             ),
             db_pool_min_size=pool_min,
             db_pool_max_size=pool_max,
-            db_pool_timeout_seconds=float(_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
+            db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
             log_level=log_level,
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 2**31) -> int:
+def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 2**31) -> int:
+    """A whole-number variable in ASCII digits within bounds, else a SettingsError naming it."""
     raw = env.get(name, "")
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    value = ascii_int(raw)
+    if value is None:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}")
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value

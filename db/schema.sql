@@ -15,6 +15,8 @@ CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+DECLARE
+    request_id text := nullif(pg_catalog.current_setting('app.request_id', true), '');
 BEGIN
     -- A cascade from a deleted organization has nothing left to attribute events to.
     IF NOT EXISTS (SELECT FROM iam.organizations WHERE id = p_organization_id) THEN
@@ -22,13 +24,14 @@ BEGIN
     END IF;
     INSERT INTO iam.audit_events (
         organization_id, actor_user_id, actor_db_role, action, resource_type, resource_id,
-        old_values, new_values, request_id
+        old_values, new_values, request_id, anonymous
     ) VALUES (
         p_organization_id, p_actor_user_id, session_user, p_action, p_resource_type, p_resource_id,
         -- Secrets never enter the trail.
         p_old_values - 'password_hash' - 'token_hash',
         p_new_values - 'password_hash' - 'token_hash',
-        nullif(pg_catalog.current_setting('app.request_id', true), '')
+        request_id,
+        p_actor_user_id IS NULL AND request_id IS NOT NULL AND pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER')
     );
 END
 $$;
@@ -44,7 +47,7 @@ CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    SELECT EXISTS (
+    SELECT pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') AND EXISTS (
         SELECT
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
@@ -172,6 +175,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.is_visible_text(value text, line_breaks boolean) RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$
+    SELECT value !~ CASE WHEN line_breaks
+        THEN '[\u0001-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
+        ELSE '[\u0001-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
+    END
+$$;
+
 CREATE FUNCTION iam.keep_last_admin() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -270,6 +282,14 @@ CREATE FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_
 DECLARE
     new_user_id uuid;
 BEGIN
+    PERFORM FROM iam.invitations AS i
+    WHERE i.token_hash = p_token_hash AND i.email = p_email
+      AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'invitation not found'
+            USING ERRCODE = 'no_data_found', CONSTRAINT = 'invitation_not_found';
+    END IF;
     INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash)
     RETURNING id INTO new_user_id;
     RETURN QUERY
@@ -311,6 +331,20 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.supersede_pending_invitations() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(
+        pg_catalog.hashtextextended('iam.invitations ' || NEW.organization_id::text || ' ' || NEW.email, 0));
+    UPDATE iam.invitations SET revoked_at = now()
+    WHERE organization_id = NEW.organization_id AND email = NEW.email
+      AND accepted_at IS NULL AND revoked_at IS NULL;
+    RETURN NEW;
+END
+$$;
+
 CREATE TABLE iam.alembic_version (
     version_num character varying(32) NOT NULL
 );
@@ -328,7 +362,8 @@ CREATE TABLE iam.audit_events (
     resource_id uuid,
     old_values jsonb,
     new_values jsonb,
-    request_id text
+    request_id text,
+    anonymous boolean DEFAULT false NOT NULL
 );
 
 ALTER TABLE ONLY iam.audit_events FORCE ROW LEVEL SECURITY;
@@ -356,6 +391,7 @@ CREATE TABLE iam.invitations (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT invitations_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text))),
+    CONSTRAINT invitations_email_text_check CHECK ((iam.is_visible_text(email, false) AND (email IS NFC NORMALIZED))),
     CONSTRAINT invitations_single_outcome CHECK (((accepted_at IS NULL) OR (revoked_at IS NULL)))
 );
 
@@ -376,7 +412,8 @@ CREATE TABLE iam.organizations (
     name text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name))))
+    CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name)))),
+    CONSTRAINT organizations_name_text_check CHECK ((iam.is_visible_text(name, false) AND (name IS NFC NORMALIZED)))
 );
 
 ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
@@ -397,7 +434,9 @@ CREATE TABLE iam.projects (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT projects_description_check CHECK ((char_length(description) <= 2000)),
-    CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name))))
+    CONSTRAINT projects_description_text_check CHECK (iam.is_visible_text(description, true)),
+    CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name)))),
+    CONSTRAINT projects_name_text_check CHECK ((iam.is_visible_text(name, false) AND (name IS NFC NORMALIZED)))
 );
 
 ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
@@ -425,7 +464,8 @@ CREATE TABLE iam.users (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT users_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text)))
+    CONSTRAINT users_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text))),
+    CONSTRAINT users_email_text_check CHECK ((iam.is_visible_text(email, false) AND (email IS NFC NORMALIZED)))
 );
 
 ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
@@ -473,6 +513,8 @@ CREATE INDEX audit_events_organization_resource_idx ON iam.audit_events USING bt
 
 CREATE INDEX audit_events_organization_time_idx ON iam.audit_events USING btree (organization_id, occurred_at DESC, id DESC);
 
+CREATE UNIQUE INDEX invitations_organization_email_pending_key ON iam.invitations USING btree (organization_id, email) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
+
 CREATE INDEX invitations_organization_pending_idx ON iam.invitations USING btree (organization_id, created_at DESC) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 
 CREATE UNIQUE INDEX invitations_token_hash_key ON iam.invitations USING btree (token_hash);
@@ -486,6 +528,8 @@ CREATE UNIQUE INDEX projects_organization_name_key ON iam.projects USING btree (
 CREATE TRIGGER invitations_audit AFTER INSERT OR DELETE OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('invitation');
 
 CREATE TRIGGER invitations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
+
+CREATE TRIGGER invitations_supersede_pending BEFORE INSERT ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.supersede_pending_invitations();
 
 CREATE TRIGGER organization_memberships_audit AFTER INSERT OR DELETE OR UPDATE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('membership');
 
@@ -578,7 +622,11 @@ CREATE POLICY memberships_api_select ON iam.organization_memberships FOR SELECT 
 
 CREATE POLICY memberships_api_update ON iam.organization_memberships FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission))) WITH CHECK ((organization_id = ( SELECT iam.current_org_id() AS current_org_id)));
 
-CREATE POLICY memberships_dba_all ON iam.organization_memberships TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+CREATE POLICY memberships_dba_delete ON iam.organization_memberships FOR DELETE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+CREATE POLICY memberships_dba_select ON iam.organization_memberships FOR SELECT TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+CREATE POLICY memberships_dba_update ON iam.organization_memberships FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
 ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
 
@@ -602,7 +650,15 @@ CREATE POLICY projects_api_select ON iam.projects FOR SELECT TO iam_api USING ((
 
 CREATE POLICY projects_api_update ON iam.projects FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('projects:write'::text) AS caller_has_permission))) WITH CHECK ((organization_id = ( SELECT iam.current_org_id() AS current_org_id)));
 
-CREATE POLICY projects_dba_all ON iam.projects TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+CREATE POLICY projects_dba_delete ON iam.projects FOR DELETE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+CREATE POLICY projects_dba_insert ON iam.projects FOR INSERT TO iam_dba WITH CHECK (((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)) AND ((created_by_user_id IS NULL) OR (EXISTS ( SELECT
+   FROM iam.organization_memberships m
+  WHERE ((m.organization_id = projects.organization_id) AND (m.user_id = projects.created_by_user_id)))))));
+
+CREATE POLICY projects_dba_select ON iam.projects FOR SELECT TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+CREATE POLICY projects_dba_update ON iam.projects FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
 ALTER TABLE iam.role_permissions ENABLE ROW LEVEL SECURITY;
 
@@ -636,7 +692,6 @@ REVOKE ALL ON FUNCTION iam.audit_actor_user_id() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.caller_has_permission(permission text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;
-GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_dba;
 
 REVOKE ALL ON FUNCTION iam.consume_invitation(p_token_hash bytea, p_user_id uuid, p_email text) FROM PUBLIC;
 
@@ -651,7 +706,6 @@ GRANT ALL ON FUNCTION iam.current_org_id() TO iam_dba;
 
 REVOKE ALL ON FUNCTION iam.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.current_user_id() TO iam_api;
-GRANT ALL ON FUNCTION iam.current_user_id() TO iam_dba;
 
 REVOKE ALL ON FUNCTION iam.dba_org_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.dba_org_id() TO iam_dba;
@@ -660,6 +714,10 @@ REVOKE ALL ON FUNCTION iam.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.find_login(p_email text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_api;
+GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_dba;
 
 REVOKE ALL ON FUNCTION iam.keep_last_admin() FROM PUBLIC;
 
@@ -680,6 +738,8 @@ GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_or
 REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.stamp_timestamps() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.supersede_pending_invitations() FROM PUBLIC;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
 
@@ -725,7 +785,7 @@ GRANT SELECT(updated_at) ON TABLE iam.invitations TO iam_api;
 GRANT SELECT(updated_at) ON TABLE iam.invitations TO iam_dba;
 
 GRANT SELECT,INSERT,DELETE ON TABLE iam.organization_memberships TO iam_api;
-GRANT SELECT,INSERT,DELETE ON TABLE iam.organization_memberships TO iam_dba;
+GRANT SELECT,DELETE ON TABLE iam.organization_memberships TO iam_dba;
 
 GRANT UPDATE(role) ON TABLE iam.organization_memberships TO iam_api;
 GRANT UPDATE(role) ON TABLE iam.organization_memberships TO iam_dba;

@@ -10,6 +10,7 @@ from api.cursors import Cursors
 from api.hooks import require, transaction
 from api.pagination import KeysetPager
 from api.problems import FieldError, ValidationProblem
+from api.text import ascii_uuid
 
 
 class AuditEventsResource:
@@ -30,10 +31,10 @@ def action_filter(req: falcon.Request) -> str | None:
 
 
 def resource_filter(req: falcon.Request) -> uuid.UUID | None:
-    resource_id = req.get_param("resource_id")
-    if resource_id is None:
+    raw = req.get_param("resource_id")
+    if raw is None:
         return None
-    try:
-        return uuid.UUID(resource_id)
-    except ValueError:
-        raise ValidationProblem([FieldError("resource_id", "must be a UUID")]) from None
+    resource_id = ascii_uuid(raw)
+    if resource_id is None:
+        raise ValidationProblem([FieldError("resource_id", "must be a UUID")])
+    return resource_id

@@ -14,6 +14,7 @@ from api.middleware import Access
 from api.passwords import Passwords
 from api.problems import answer_with_problem, problem, unauthorized
 from api.schemas import LoginBody, RegisterBody
+from api.text import normalize_email
 from api.tokens import AccessTokens
 
 LOGIN_FAILED = "Invalid email or password."
@@ -24,7 +25,14 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-def session_body(
+def answer_with_secret(resp: falcon.Response, body: dict[str, Any]) -> None:
+    """A response that carries a token: no cache along the way may keep a copy."""
+    resp.media = body
+    resp.cache_control = ["no-store"]
+
+
+def answer_with_session(
+    resp: falcon.Response,
     tokens: AccessTokens,
     *,
     user_id: uuid.UUID,
@@ -32,15 +40,18 @@ def session_body(
     organization_id: uuid.UUID,
     organization_name: str,
     role: str,
-) -> dict[str, Any]:
-    return {
-        "user": {"id": user_id, "email": email},
-        "organization": {"id": organization_id, "name": organization_name},
-        "role": role,
-        "access_token": tokens.issue(user_id, organization_id, role),
-        "token_type": "Bearer",
-        "expires_in": tokens.ttl_seconds,
-    }
+) -> None:
+    answer_with_secret(
+        resp,
+        {
+            "user": {"id": user_id, "email": email},
+            "organization": {"id": organization_id, "name": organization_name},
+            "role": role,
+            "access_token": tokens.issue(user_id, organization_id, role),
+            "token_type": "Bearer",
+            "expires_in": tokens.ttl_seconds,
+        },
+    )
 
 
 class RegisterResource:
@@ -86,7 +97,8 @@ class RegisterResource:
             )
         assert row is not None  # both functions return a row or raise
         resp.status = falcon.HTTP_201
-        resp.media = session_body(
+        answer_with_session(
+            resp,
             self._tokens,
             user_id=row["user_id"],
             email=email,
@@ -105,7 +117,7 @@ class LoginResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, LoginBody)
-        email = body.email.strip().lower()
+        email = normalize_email(body.email)
         tx = transaction(req)
         account = tx.one("find_login", {"email": email})
         # Unknown email, wrong password and inactive account: same work, same answer.
@@ -130,7 +142,8 @@ class LoginResource:
         if self._passwords.needs_rehash(account["password_hash"]):
             tx.run("update_own_password_hash", {"password_hash": self._passwords.hash(body.password)})
 
-        resp.media = session_body(
+        answer_with_session(
+            resp,
             self._tokens,
             user_id=member.user_id,
             email=member.email,

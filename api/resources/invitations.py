@@ -10,7 +10,7 @@ import falcon
 from api.body import FieldChecks, read_json
 from api.hooks import require, transaction
 from api.problems import not_found, problem
-from api.resources.auth import token_hash
+from api.resources.auth import answer_with_secret, token_hash
 from api.schemas import AcceptInvitationBody, InvitationBody
 
 
@@ -33,10 +33,10 @@ class InvitationsResource:
         checks.done()
         tx = transaction(req)
         # Only the organization's own members are visible here, so this tells the admin
-        # nothing about accounts elsewhere.
+        # nothing about accounts elsewhere. The insert revokes an earlier pending invitation
+        # to the same address (a trigger, under a lock on that address).
         if tx.one("is_member_email", {"email": email}) == {"is_member": True}:
             raise problem(409, "Already a member", "Someone with this email is already a member.")
-        tx.run("supersede_pending_invitations", {"email": email})
         token = secrets.token_urlsafe(32)
         invitation = tx.one(
             "create_invitation",
@@ -49,7 +49,7 @@ class InvitationsResource:
         )
         assert invitation is not None
         resp.status = falcon.HTTP_201
-        resp.media = {**invitation, "token": token}
+        answer_with_secret(resp, {**invitation, "token": token})
 
     @falcon.before(require("users:manage"))
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, invitation_id: uuid.UUID) -> None:

@@ -1,10 +1,6 @@
--- name: supersede_pending_invitations
--- Revokes earlier pending invitations for an email, so only the newest token works.
-UPDATE iam.invitations SET revoked_at = now()
-WHERE email = %(email)s AND accepted_at IS NULL AND revoked_at IS NULL
-
 -- name: create_invitation
--- Invites an email into the current organization with a role.
+-- Invites an email into the current organization with a role; the database revokes an
+-- earlier pending invitation to the same email (iam.supersede_pending_invitations).
 INSERT INTO iam.invitations (organization_id, email, role, token_hash, invited_by_user_id, expires_at)
 VALUES (iam.current_org_id(), %(email)s, %(role)s, %(token_hash)s, iam.current_user_id(),
         now() + make_interval(secs => %(ttl_seconds)s))

@@ -1,6 +1,6 @@
 -- The catalogue: row security everywhere, unprivileged roles, safe functions and views.
 BEGIN;
-SELECT plan(9);
+SELECT plan(12);
 
 SELECT is_empty(
     $$SELECT c.relname FROM pg_class AS c
@@ -61,6 +61,31 @@ SELECT is_empty(
       WHERE r.rolname IN ('iam_api', 'iam_dba')
         AND has_column_privilege(r.rolname, 'iam.' || c.table_name, c.column_name, 'SELECT')$$,
     'neither role can read password or token hashes'
+);
+
+SELECT set_eq(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc AS p
+      WHERE p.pronamespace = 'iam'::regnamespace AND has_function_privilege('iam_dba', p.oid, 'EXECUTE')$$,
+    ARRAY['iam.current_org_id()', 'iam.dba_org_id()', 'iam.is_visible_text(text,boolean)'],
+    'iam_dba executes only its own policy helpers and the pure text check'
+);
+
+SELECT is_empty(
+    $$SELECT p.oid::regprocedure::text FROM pg_proc AS p
+      WHERE p.pronamespace = 'iam'::regnamespace
+        AND EXISTS (SELECT FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) AS a
+                    WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')$$,
+    'no function in iam is executable by PUBLIC'
+);
+
+-- caller_has_permission answers only for the API's own sessions: a login outside iam_api
+-- gets false whatever it set, even if it were granted EXECUTE by mistake.
+SELECT is(
+    (SELECT count(*) FROM pg_proc
+     WHERE oid = 'iam.caller_has_permission(text)'::regprocedure
+       AND prosrc LIKE '%pg_has_role(session_user, ''iam_api'', ''MEMBER'')%'),
+    1::bigint,
+    'caller_has_permission checks that the session is the API''s login'
 );
 
 SELECT * FROM finish();

@@ -1,6 +1,6 @@
 -- DBAs under RLS: the grant is the boundary, not the setting any role can change.
 BEGIN;
-SELECT plan(11);
+SELECT plan(16);
 SELECT iam_test.seed();
 
 SELECT throws_ok(
@@ -40,6 +40,33 @@ SELECT throws_ok(
     'a DBA cannot grant itself another tenant'
 );
 SELECT throws_ok($$SELECT * FROM iam.find_login('admin_b@example.com')$$, '42501', NULL, 'a DBA cannot call the API''s functions');
+
+-- The API's policy helpers would answer for any context a DBA sets by hand.
+SELECT set_config('app.user_id', iam_test.id('admin_b')::text, true);
+SELECT set_config('app.org_id', iam_test.id('org B')::text, true);
+SELECT throws_ok($$SELECT iam.caller_has_permission('users:manage')$$, '42501', NULL,
+    'a DBA cannot ask whether any user holds a permission anywhere');
+SELECT throws_ok($$SELECT iam.current_user_id()$$, '42501', NULL, 'a DBA cannot call the API''s user helper');
+SELECT set_config('app.org_id', iam_test.id('org A')::text, true);
+
+-- Adding someone to a granted organization would make their account readable.
+SELECT throws_ok(
+    format($$INSERT INTO iam.organization_memberships (organization_id, user_id, role) VALUES (%L, %L, 'READ_ONLY')$$,
+           iam_test.id('org A'), iam_test.id('outsider')),
+    '42501', NULL,
+    'a DBA cannot add a member, even to a granted organization'
+);
+SELECT throws_ok(
+    format($$INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%L, 'probe', %L)$$,
+           iam_test.id('org A'), iam_test.id('outsider')),
+    '42501', NULL,
+    'a DBA cannot credit a project to a non-member (the foreign key would confirm the user exists)'
+);
+SELECT lives_ok(
+    format($$INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%L, 'by DBA', %L)$$,
+           iam_test.id('org A'), iam_test.id('user_a')),
+    'a DBA may credit a project to a member of the granted organization'
+);
 
 -- Selecting B by hand changes nothing: B was never granted.
 SELECT set_config('app.org_id', iam_test.id('org B')::text, true);

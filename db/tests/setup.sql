@@ -153,13 +153,15 @@ BEGIN
         INTO sees_a, sees_others;
     insert_into_a := iam_test.attempt(CASE p_table
         WHEN 'projects' THEN format(
-            'INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%L, ''matrix'', iam.current_user_id())', org_a)
+            'INSERT INTO iam.projects (organization_id, name, created_by_user_id) '
+            'VALUES (%L, ''matrix'', nullif(current_setting(''app.user_id'', true), '''')::uuid)', org_a)
         WHEN 'organization_memberships' THEN format(
             'INSERT INTO iam.organization_memberships (organization_id, user_id, role) VALUES (%L, %L, ''READ_ONLY'')',
             org_a, iam_test.id('outsider'))
         WHEN 'invitations' THEN format(
             'INSERT INTO iam.invitations (organization_id, email, role, token_hash, invited_by_user_id, expires_at) '
-            'VALUES (%L, ''matrix@example.com'', ''READ_ONLY'', ''\xff'', iam.current_user_id(), now() + interval ''1 day'')', org_a)
+            'VALUES (%L, ''matrix@example.com'', ''READ_ONLY'', ''\xff'', nullif(current_setting(''app.user_id'', true), '''')::uuid, '
+            'now() + interval ''1 day'')', org_a)
         WHEN 'audit_events' THEN format(
             'INSERT INTO iam.audit_events (organization_id, action, resource_type) VALUES (%L, ''forged'', ''x'')', org_a)
     END);

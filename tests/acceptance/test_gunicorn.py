@@ -123,3 +123,52 @@ def test_readme_walkthrough_over_http(base_url: str) -> None:
     status, problem = call(base_url, "DELETE", f"/projects/{project['id']}", token=login["access_token"])
     assert status == 403
     assert problem["status"] == 403
+
+
+def raw_request(base_url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends bytes as they are (no client library would send these) and reads the answer."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in header_lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(101)) + b"\r\n", 431),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"y" * 9000 + b"\r\n\r\n", 431),
+        (b"NOT A REQUEST\r\n\r\n", 400),
+    ],
+    ids=["uri-too-long", "too-many-headers", "header-too-large", "malformed"],
+)
+def test_requests_gunicorn_refuses_answer_problem_json(base_url: str, request_bytes: bytes, status: int) -> None:
+    answered, headers, body = raw_request(base_url, request_bytes)
+    assert answered == status
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["status"] == status
+    assert set(problem) == {"type", "title", "status", "detail", "request_id"}
+    assert problem["request_id"] == headers["x-request-id"]
+
+
+def test_requests_within_the_limits_are_served(base_url: str) -> None:
+    within = b"GET /health/live?" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    within += b"".join(b"X-%d: %s\r\n" % (i, b"y" * 8000 if i == 0 else b"y") for i in range(90)) + b"\r\n"
+    status, _, body = raw_request(base_url, within)
+    assert status == 200
+    assert json.loads(body) == {"status": "ok"}
+
+
+def test_head_over_http_sends_headers_only(base_url: str) -> None:
+    status, headers, body = raw_request(base_url, b"HEAD /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200
+    assert headers["content-type"] == "application/json"
+    assert body == b""

@@ -37,6 +37,7 @@ def test_project_changes_are_recorded_with_actor_request_and_values(api: Api, te
     assert created_event["actor_user_id"] == tenant.user.user_id
     assert created_event["actor_db_role"] == login_role_of(owner)
     assert created_event["request_id"] == "req-create"
+    assert created_event["anonymous"] is False
     assert created_event["resource_type"] == "project"
     assert created_event["old_values"] is None
     assert created_event["new_values"]["name"] == "Audited"
@@ -56,6 +57,7 @@ def test_project_changes_are_recorded_with_actor_request_and_values(api: Api, te
         "old_values",
         "new_values",
         "request_id",
+        "anonymous",
     }
 
 
@@ -208,3 +210,30 @@ def test_the_trail_is_append_only_for_the_api_and_dbas(
             as_api.execute("ROLLBACK TO SAVEPOINT attempt")
         as_api.execute("ROLLBACK")
     assert events(api, tenant.admin) == before
+
+
+def test_outsiders_cannot_choose_what_the_trail_records(api: Api, tenant: Tenant) -> None:
+    failed = api.post(
+        "/auth/login",
+        {"email": tenant.user.email, "password": "wrong password!", "organization_id": tenant.admin.organization_id},
+        headers={"X-Request-ID": "attacker-chosen"},
+    )
+    assert failed.status_code == 401
+    server_made = failed.headers["x-request-id"]
+    assert server_made != "attacker-chosen"
+
+    (event,) = events(api, tenant.admin, "action=login.failed")
+    assert event["request_id"] == server_made
+    assert event["anonymous"] is True
+    assert event["actor_user_id"] is None
+
+    # A password that proves who logs in, or a valid token, makes events attributable.
+    api.post("/auth/login", {"email": tenant.user.email, "password": PASSWORD}, headers={"X-Request-ID": "mine"})
+    (succeeded,) = events(api, tenant.admin, "action=login.succeeded")[:1]
+    assert (succeeded["anonymous"], succeeded["actor_user_id"]) == (False, tenant.user.user_id)
+    api.post("/projects", {"name": "Traced"}, as_=tenant.user, headers={"X-Request-ID": "client-trace-1"})
+    (created,) = events(api, tenant.admin, "action=project.created")
+    assert (created["anonymous"], created["request_id"]) == (False, "client-trace-1")
+    # Registration happens before anyone is known: its events are anonymous.
+    registered = [e for e in events(api, tenant.admin) if e["action"] == "organization.created"]
+    assert [e["anonymous"] for e in registered] == [True]

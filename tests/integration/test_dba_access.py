@@ -154,3 +154,78 @@ def test_a_login_outside_iam_dba_gets_nothing(
     connection = connect_as(outsider)
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         connection.execute("SELECT count(*) FROM iam.projects")
+
+
+def test_a_dba_cannot_probe_roles_in_organizations_they_were_not_granted(
+    populated: tuple[Tenant, Tenant], granted_dba: Callable[[str], tuple[str, Sql]]
+) -> None:
+    a, b = populated
+    _, dba = granted_dba(a.admin.organization_id)
+    for organization_id, user_id in [
+        (b.admin.organization_id, b.admin.user_id),
+        (a.admin.organization_id, a.admin.user_id),
+    ]:
+        select_org(dba, organization_id)
+        dba.execute("SELECT set_config('app.user_id', %s, false)", [user_id])
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dba.execute("SELECT iam.caller_has_permission('users:manage')")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            dba.execute("SELECT iam.current_user_id()")
+
+
+def test_caller_has_permission_answers_only_for_the_apis_login(
+    populated: tuple[Tenant, Tenant], owner: Sql, login_role: Callable[[bool], str], connect_as: Callable[[str], Sql]
+) -> None:
+    """Even a login that was handed EXECUTE by mistake learns nothing: the helper believes
+    app.user_id only in the API's own sessions."""
+    _, b = populated
+    stranger = login_role(True)
+    grant = sql.SQL("GRANT EXECUTE ON FUNCTION iam.caller_has_permission(text) TO {}")
+    owner.execute(grant.format(sql.Identifier(stranger)))
+    try:
+        connection = connect_as(stranger)
+        connection.execute(
+            "SELECT set_config('app.user_id', %s, false), set_config('app.org_id', %s, false)",
+            [b.admin.user_id, b.admin.organization_id],
+        )
+        assert connection.execute("SELECT iam.caller_has_permission('users:manage')").fetchone() == (False,)
+    finally:
+        revoke = sql.SQL("REVOKE EXECUTE ON FUNCTION iam.caller_has_permission(text) FROM {}")
+        owner.execute(revoke.format(sql.Identifier(stranger)))
+    # The API's own login, in the same context, gets the true answer.
+    owner.execute(
+        "SELECT set_config('app.user_id', %s, false), set_config('app.org_id', %s, false)",
+        [b.admin.user_id, b.admin.organization_id],
+    )
+    assert owner.execute("SELECT iam.caller_has_permission('users:manage')").fetchone() == (True,)
+
+
+def test_a_dba_cannot_read_an_account_by_adding_it_to_a_granted_organization(
+    populated: tuple[Tenant, Tenant], owner: Sql, granted_dba: Callable[[str], tuple[str, Sql]]
+) -> None:
+    a, b = populated
+    _, dba = granted_dba(a.admin.organization_id)
+    select_org(dba, a.admin.organization_id)
+    with dba.transaction(force_rollback=True), pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dba.execute(
+            "INSERT INTO iam.organization_memberships (organization_id, user_id, role) VALUES (%s, %s, 'READ_ONLY')",
+            [a.admin.organization_id, b.user.user_id],
+        )
+    assert dba.execute("SELECT email FROM iam.users WHERE id = %s", [b.user.user_id]).fetchall() == []
+    # Nor can a project credited to that user confirm the account exists.
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        dba.execute(
+            "INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%s, 'probe', %s)",
+            [a.admin.organization_id, b.user.user_id],
+        )
+    # What DBAs may still do to memberships: change roles and remove members.
+    assert (
+        dba.execute(
+            "UPDATE iam.organization_memberships SET role = 'ORG_USER' WHERE user_id = %s", [a.reader.user_id]
+        ).rowcount
+        == 1
+    )
+    assert dba.execute("DELETE FROM iam.organization_memberships WHERE user_id = %s", [a.reader.user_id]).rowcount == 1
+    assert owner.execute(
+        "SELECT count(*) FROM iam.organization_memberships WHERE organization_id = %s", [a.admin.organization_id]
+    ).fetchone() == (2,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 import falcon.testing
 import psycopg
@@ -68,16 +69,23 @@ def test_names_are_trimmed_and_limited(api: Api, tenant: Tenant) -> None:
     assert api.post("/projects", {"name": " " + "x" * 200 + " "}, as_=tenant.admin).status_code == 201
 
 
-def test_request_id_is_echoed_when_sane_and_made_up_otherwise(api: Api) -> None:
-    echoed = api.get("/health/live", headers={"X-Request-ID": "trace-abc.123"})
+def test_request_id_is_the_clients_only_once_its_token_verified(api: Api, tenant: Tenant) -> None:
+    echoed = api.get("/auth/me", as_=tenant.user, headers={"X-Request-ID": "trace-abc.123"})
     assert echoed.headers["x-request-id"] == "trace-abc.123"
-    problem = api.get("/nowhere", headers={"X-Request-ID": "trace-abc.123"})
+    problem = api.get(f"/projects/{uuid.uuid4()}", as_=tenant.user, headers={"X-Request-ID": "trace-abc.123"})
+    assert problem.status_code == 404
     assert problem.json["request_id"] == "trace-abc.123"
+    # Anonymous callers, and callers whose token fails, get an id the server made.
+    for anonymous in [
+        api.get("/health/live", headers={"X-Request-ID": "trace-abc.123"}),
+        api.get("/nowhere", headers={"X-Request-ID": "trace-abc.123"}),
+        api.get("/auth/me", headers={"X-Request-ID": "trace-abc.123", "Authorization": "Bearer forged"}),
+    ]:
+        assert re.fullmatch(r"[0-9a-f]{32}", anonymous.headers["x-request-id"])
     for insane in ["x" * 200, "has space", 'quote"d']:
-        replaced = api.get("/health/live", headers={"X-Request-ID": insane}).headers["x-request-id"]
-        assert replaced != insane
+        replaced = api.get("/auth/me", as_=tenant.user, headers={"X-Request-ID": insane}).headers["x-request-id"]
         assert re.fullmatch(r"[0-9a-f]{32}", replaced)
-    assert re.fullmatch(r"[0-9a-f]{32}", api.get("/health/live").headers["x-request-id"])
+    assert re.fullmatch(r"[0-9a-f]{32}", api.get("/auth/me", as_=tenant.user).headers["x-request-id"])
 
 
 def test_health(api: Api) -> None:
@@ -170,3 +178,32 @@ def test_a_failed_commit_is_never_reported_as_success(
     assert "refused at commit" not in result.text
     owner.execute("DROP TRIGGER refuse_at_commit ON iam.projects")
     assert api.get("/projects", as_=tenant.admin).json["items"] == []
+
+
+def test_head_answers_wherever_get_does_without_a_body(api: Api, tenant: Tenant) -> None:
+    project = api.create_project(tenant.admin)
+    paths = [
+        "/health/live",
+        "/health/ready",
+        "/auth/me",
+        "/organizations",
+        "/members",
+        "/invitations",
+        "/roles",
+        "/permissions",
+        "/projects",
+        f"/projects/{project['id']}",
+        "/audit-events",
+    ]
+    for path in paths:
+        got = api.get(path, as_=tenant.admin)
+        head = api.call("HEAD", path, tenant.admin)
+        assert (head.status_code, got.status_code) == (200, 200), path
+        assert head.content == b"", path
+        assert head.headers["content-type"] == got.headers["content-type"], path
+        assert "HEAD" in api.call("OPTIONS", path).headers["allow"], path
+    # HEAD passes through the same checks as GET.
+    assert api.call("HEAD", "/projects").status_code == 401
+    assert api.call("HEAD", "/audit-events", tenant.reader).status_code == 403
+    assert api.call("HEAD", f"/projects/{project['id']}", tenant.reader).status_code == 200
+    assert api.call("HEAD", "/auth/login").status_code == 405

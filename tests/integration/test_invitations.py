@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from tests.integration.conftest import PASSWORD, Api, Tenant
+from api.database import Database
+from tests.integration.conftest import PASSWORD, Api, Tenant, begin_as
 
 
 def test_invitation_response_and_storage(
@@ -59,10 +62,11 @@ def test_an_invitation_is_bound_to_its_email(api: Api, tenant: Tenant, other_ten
     token = api.invite(tenant.admin, "intended@example.com", "ORG_USER")
     stolen = api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
     assert stolen.status_code == 403
+    # Registering under another email answers as an unknown token would (nothing to learn).
     register_other_email = api.post(
         "/auth/register", {"email": "thief@example.com", "password": PASSWORD, "invitation_token": token}
     )
-    assert register_other_email.status_code == 403
+    assert register_other_email.status_code == 404
     # Neither attempt left an account or used the invitation up.
     assert api.post("/auth/login", {"email": "thief@example.com", "password": PASSWORD}).status_code == 401
     joined = api.post(
@@ -117,3 +121,85 @@ def test_reinviting_supersedes_the_earlier_token(api: Api, tenant: Tenant, other
     assert api.post("/invitations/accept", {"token": first}, as_=other_tenant.user).status_code == 404
     accepted = api.post("/invitations/accept", {"token": second}, as_=other_tenant.user)
     assert accepted.json["role"] == "ORG_USER"
+
+
+def test_registration_with_a_bad_invitation_says_the_same_whatever_the_email(
+    api: Api, tenant: Tenant, other_tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    revoked = api.post("/invitations", {"email": "revoked@example.com", "role": "ORG_USER"}, as_=tenant.admin).json
+    api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin)
+    expired = api.post("/invitations", {"email": "expired@example.com", "role": "ORG_USER"}, as_=tenant.admin).json
+    owner.execute("UPDATE iam.invitations SET expires_at = now() - interval '1 second' WHERE id = %s", [expired["id"]])
+    for_someone_else = api.invite(tenant.admin, "someone@example.com", "ORG_USER")
+    users_before = owner.execute("SELECT count(*) FROM iam.users").fetchone()
+
+    for token in ["garbage", revoked["token"], expired["token"], for_someone_else]:
+        answers = []
+        for email in [other_tenant.user.email, "nobody-yet@example.com"]:
+            result = api.post("/auth/register", {"email": email, "password": PASSWORD, "invitation_token": token})
+            answers.append((result.status_code, {k: v for k, v in result.json.items() if k != "request_id"}))
+        assert answers[0] == answers[1], token
+        assert answers[0][0] == 404
+    assert owner.execute("SELECT count(*) FROM iam.users").fetchone() == users_before
+
+
+def test_a_valid_invitation_for_a_registered_email_points_to_login(
+    api: Api, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    token = api.invite(tenant.admin, other_tenant.user.email, "ORG_USER")
+    result = api.post(
+        "/auth/register", {"email": other_tenant.user.email, "password": PASSWORD, "invitation_token": token}
+    )
+    assert result.status_code == 409
+    # The invitation is still there to accept after logging in.
+    assert api.post("/invitations/accept", {"token": token}, as_=other_tenant.user).status_code == 200
+
+
+def test_parallel_invitations_to_one_email_leave_one_pending(api: Api, tenant: Tenant) -> None:
+    roles = ["READ_ONLY", "ORG_USER", "ORG_ADMIN"] * 7
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(
+            pool.map(
+                lambda role: api.post("/invitations", {"email": "race@example.com", "role": role}, as_=tenant.admin),
+                roles,
+            )
+        )
+    assert [r.status_code for r in results] == [201] * len(roles)
+    pending = api.get("/invitations", as_=tenant.admin).json["items"]
+    assert len(pending) == 1
+    winner = [r.json for r in results if r.json["id"] == pending[0]["id"]]
+    assert len(winner) == 1
+    # Only the surviving token works.
+    for result in results:
+        register = api.post(
+            "/auth/register",
+            {"email": "race@example.com", "password": PASSWORD, "invitation_token": result.json["token"]},
+        )
+        assert register.status_code == (201 if result.json["id"] == pending[0]["id"] else 404)
+
+
+def test_concurrent_invitation_transactions_queue_on_the_address(database: Database, tenant: Tenant) -> None:
+    """Two transactions that invite one address at the same time: the second waits for the
+    first, then supersedes it. Deterministic, unlike the HTTP race above."""
+    params = {"email": "queued@example.com", "role": "ORG_USER", "ttl_seconds": 60}
+    first = begin_as(database, tenant.admin, read_only=False)
+    first.one("create_invitation", {**params, "token_hash": b"first"})
+
+    def second_invitation() -> None:
+        second = begin_as(database, tenant.admin, read_only=False)
+        second.one("create_invitation", {**params, "token_hash": b"second"})
+        second.end(commit=True)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        waiting = pool.submit(second_invitation)
+        time.sleep(0.3)
+        assert not waiting.done(), "the second invitation should wait for the first to end"
+        first.end(commit=True)
+        waiting.result(timeout=10)
+
+    check = begin_as(database, tenant.admin, read_only=True)
+    try:
+        pending = check.all("list_pending_invitations")
+    finally:
+        check.end(commit=False)
+    assert [(p["email"], p["role"]) for p in pending] == [("queued@example.com", "ORG_USER")]

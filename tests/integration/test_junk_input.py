@@ -83,3 +83,27 @@ def test_junk_authorization_headers_are_401(api: Api, authorization: str) -> Non
 def test_junk_path_ids_are_404(api: Api, tenant: Tenant) -> None:
     for suffix in ["x", "%00", str(uuid.uuid4()) + "x", "..", "00000000-0000-0000-0000-00000000000g"]:
         assert api.get(f"/projects/{suffix}", as_=tenant.admin).status_code == 404
+
+
+# Superscript two, Arabic-Indic digits, fullwidth digits: str.isdigit() or int() take them all.
+NOT_ASCII_NUMBERS = ["%C2%B2", "%D9%A1%D9%A2", "%EF%BC%91%EF%BC%92", "1_0", "+5", "%2012", "1e1", "0x10"]
+
+
+@pytest.mark.parametrize("path", ["/projects", "/audit-events"])
+@pytest.mark.parametrize("limit", NOT_ASCII_NUMBERS)
+def test_query_integers_are_ascii_digits_only(api: Api, tenant: Tenant, path: str, limit: str) -> None:
+    result = api.get(path, as_=tenant.admin, query_string=f"limit={limit}")
+    assert result.status_code == 422, result.text
+    assert result.json["errors"] == [{"field": "limit", "message": "must be a whole number from 1 to 200"}]
+    assert api.get(path, as_=tenant.admin, query_string="limit=12").status_code == 200
+
+
+def test_ids_are_canonical_ascii_uuids_only(api: Api, tenant: Tenant) -> None:
+    project = api.create_project(tenant.admin)
+    hex_id = project["id"].replace("-", "")
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else c for c in project["id"])
+    for spelling in [hex_id, "{" + project["id"] + "}", "urn:uuid:" + project["id"], fullwidth]:
+        assert api.get(f"/projects/{spelling}", as_=tenant.admin).status_code == 404, spelling
+        filtered = api.get("/audit-events", as_=tenant.admin, params={"resource_id": spelling})
+        assert filtered.status_code == 422, spelling
+    assert api.get(f"/projects/{project['id'].upper()}", as_=tenant.admin).status_code == 200

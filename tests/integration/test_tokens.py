@@ -13,7 +13,7 @@ import jwt
 import psycopg
 import pytest
 
-from tests.integration.conftest import TEST_SECRET, Api, Session, Tenant
+from tests.integration.conftest import PASSWORD, TEST_SECRET, Api, Session, Tenant
 
 
 def claims_for(session: Session, **overrides: Any) -> dict[str, Any]:
@@ -112,3 +112,43 @@ def test_demotion_applies_to_the_next_request_whatever_the_token_says(api: Api, 
     # A token claiming ORG_ADMIN changes nothing: the role claim is informational.
     forged_role = jwt.encode(claims_for(tenant.reader, role="ORG_ADMIN"), TEST_SECRET)
     assert api.get("/invitations", headers={"Authorization": f"Bearer {forged_role}"}).status_code == 403
+
+
+def forged_claims(session: Session) -> dict[str, dict[str, Any]]:
+    now = int(time.time())
+    return {
+        "exp as a string": {"exp": str(now + 600)},
+        "exp as 1e300": {"exp": 1e300},
+        "exp with a fraction": {"exp": now + 600.5},
+        "iat as a string": {"iat": str(now)},
+        "exp as true": {"exp": True},
+        "audience list": {"aud": ["tenant-iam-api", "another-api"]},
+        "lifetime over the TTL": {"iat": now, "exp": now + 900 + 31},
+        "lifetime over the TTL, issued in the past": {"iat": now - 3600, "exp": now + 600},
+        "sub as a number": {"sub": 12},
+        "sub as a non-canonical UUID": {"sub": "{" + session.user_id + "}"},
+    }
+
+
+def test_claims_of_the_wrong_type_or_lifetime_are_refused(api: Api, tenant: Tenant) -> None:
+    for name, override in forged_claims(tenant.user).items():
+        token = jwt.encode(claims_for(tenant.user, **override), TEST_SECRET)
+        result = api.get("/projects", headers={"Authorization": f"Bearer {token}"})
+        assert result.status_code == 401, name
+    # The longest lifetime the server issues (TTL), plus the leeway, is still accepted.
+    now = int(time.time())
+    at_the_limit = jwt.encode(claims_for(tenant.user, iat=now, exp=now + 900 + 30), TEST_SECRET)
+    assert api.get("/projects", headers={"Authorization": f"Bearer {at_the_limit}"}).status_code == 200
+
+
+def test_responses_that_carry_tokens_are_not_stored_by_caches(api: Api, tenant: Tenant) -> None:
+    responses = {
+        "register": api.post(
+            "/auth/register", {"email": "cache@example.com", "password": PASSWORD, "organization_name": "C"}
+        ),
+        "login": api.post("/auth/login", {"email": "cache@example.com", "password": PASSWORD}),
+        "invitation": api.post("/invitations", {"email": "i@example.com", "role": "ORG_USER"}, as_=tenant.admin),
+    }
+    for name, result in responses.items():
+        assert result.status_code in (200, 201), name
+        assert result.headers["cache-control"] == "no-store", name

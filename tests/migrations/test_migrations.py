@@ -11,9 +11,10 @@ import uuid
 from typing import Any
 
 import psycopg
+from alembic.script import ScriptDirectory
 from psycopg import sql
 
-from db.migrate import downgrade, head_revision, upgrade
+from db.migrate import MIGRATIONS_DIR, downgrade, head_revision, upgrade
 from db.schema_snapshot import SCHEMA_FILE, apply_schema_file, dump_schema, normalize, pg_tool
 from tests.conftest import as_role
 
@@ -85,13 +86,19 @@ def test_walk_down_to_base_and_back_up_keeps_surviving_data(database_url: str) -
     populate(database_url)  # the schema works again from scratch
 
 
+def previous_revision() -> str:
+    revision = ScriptDirectory(str(MIGRATIONS_DIR)).get_revision(head_revision())
+    assert revision is not None
+    assert isinstance(revision.down_revision, str)
+    return revision.down_revision
+
+
 def test_make_db_rollback_undoes_the_last_migration(database_url: str) -> None:
     populate(database_url)
     env = {**os.environ, "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "-m", "db.migrate", "down"], env=env, check=True, capture_output=True)
     with psycopg.connect(database_url, autocommit=True) as owner:
-        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == ("0001",)
-        assert "audit_events" not in iam_tables(owner)
+        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == (previous_revision(),)
         assert rows(owner, "projects")
     subprocess.run([sys.executable, "-m", "db.migrate", "up"], env=env, check=True, capture_output=True)
     with psycopg.connect(database_url, autocommit=True) as owner:

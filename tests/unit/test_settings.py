@@ -66,3 +66,9 @@ def test_repr_masks_secrets() -> None:
     settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
     assert SECRET not in repr(settings)
     assert "127.0.0.1" not in repr(settings)
+
+
+@pytest.mark.parametrize("value", ["\u0662", "\uff13\uff10\uff10\uff10", "3_000", " 3000", "+3000"])
+def test_numbers_in_the_environment_are_ascii_digits_only(value: str) -> None:
+    with pytest.raises(SettingsError, match="PORT"):
+        Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": value})
