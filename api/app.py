@@ -18,17 +18,21 @@ from psycopg_pool import ConnectionPool
 
 from api.cursors import Cursors
 from api.database import Connection, Database, create_pool
+from api.login_throttle import LoginThrottle
 from api.middleware import RequestIdMiddleware, TransactionMiddleware
 from api.passwords import Passwords
 from api.problems import register_error_handlers
 from api.resources.audit import AuditEventsResource
-from api.resources.auth import LoginResource, MeResource, RegisterResource
+from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
 from api.resources.health import LiveResource, ReadyResource
 from api.resources.invitations import InvitationsResource
+from api.resources.jwks import JwksResource
 from api.resources.members import MembersResource
 from api.resources.organizations import OrganizationsResource
 from api.resources.projects import ProjectsResource
+from api.resources.sessions import LogoutResource, RefreshResource, SessionsResource, SwitchOrganizationResource
+from api.sessions import SessionIssuer
 from api.settings import Settings
 from api.text import ascii_uuid
 from api.tokens import AccessTokens
@@ -76,13 +80,12 @@ def create_app(
     settings: Settings, pool: ConnectionPool[Connection], passwords: Passwords | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
     database = Database(pool)
-    tokens = AccessTokens(
-        secret=settings.jwt_access_secret,
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        ttl_seconds=settings.jwt_access_ttl_seconds,
+    tokens = AccessTokens.from_settings(settings)
+    sessions = SessionIssuer(tokens, settings.jwt_refresh_ttl_seconds, settings.trusted_proxies)
+    passwords = passwords or Passwords(
+        concurrency=settings.password_hash_concurrency, wait_seconds=settings.password_hash_wait_ms / 1000
     )
-    passwords = passwords or Passwords()
+    throttle = LoginThrottle(settings)
 
     middleware: list[RequestIdMiddleware | TransactionMiddleware] = [
         RequestIdMiddleware(),
@@ -96,9 +99,18 @@ def create_app(
     routes.add("/health/live", LiveResource())
     routes.add("/health/ready", ReadyResource(database, head_revision()))
 
-    routes.add("/auth/register", RegisterResource(tokens, passwords))
-    routes.add("/auth/login", LoginResource(tokens, passwords))
+    routes.add("/.well-known/jwks.json", JwksResource(tokens))
+
+    routes.add("/auth/register", RegisterResource(database, sessions, passwords))
+    routes.add("/auth/login", LoginResource(database, sessions, passwords, throttle))
+    routes.add("/auth/refresh", RefreshResource(database, sessions))
+    routes.add("/auth/logout", LogoutResource())
     routes.add("/auth/me", MeResource())
+    routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle, sessions))
+    routes.add("/auth/switch-organization", SwitchOrganizationResource(sessions))
+    own_sessions = SessionsResource()
+    routes.add("/auth/sessions", own_sessions)
+    routes.add("/auth/sessions/{session_id:uuid}", own_sessions, suffix="item")
 
     routes.add("/organizations", OrganizationsResource())
 

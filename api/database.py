@@ -10,7 +10,8 @@ round trip instead of costing one of its own.
 from __future__ import annotations
 
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from api.settings import Settings
+from api.tokens import TokenSubject
 from db.queries import QUERIES
 
 Row = dict[str, Any]
@@ -27,12 +29,14 @@ Connection = psycopg.Connection[DictRow]
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated user's active membership in the organization of the request."""
+    """The authenticated user's active membership in the organization of the request, and
+    the live session the request belongs to."""
 
     user_id: uuid.UUID
     email: str
     organization_id: uuid.UUID
     organization_name: str
+    session_id: uuid.UUID
     role: str
     permissions: frozenset[str]
 
@@ -61,16 +65,14 @@ class Transaction:
         self._request_id = request_id
         self.caller: Caller | None = None
 
-    def enter_context(self, user_id: uuid.UUID | None, organization_id: uuid.UUID | None) -> Caller | None:
-        """Sets app.user_id/app.org_id for the rest of the transaction; returns the caller's
-        membership there, read from the database (None: no active membership)."""
-        self.caller = self._enter(QUERIES["enter_context"], user_id, organization_id)
-        return self.caller
-
-    def _enter(self, sql: str, user_id: uuid.UUID | None, organization_id: uuid.UUID | None) -> Caller | None:
+    def _enter(self, sql: str, subject: TokenSubject | None) -> Caller | None:
+        """Sets app.user_id, app.org_id and app.session_id for the rest of the transaction;
+        returns the caller's membership and session there, read from the database (None:
+        no subject, or no active membership through a live session)."""
         params = {
-            "user_id": str(user_id) if user_id else "",
-            "org_id": str(organization_id) if organization_id else "",
+            "user_id": str(subject.user_id) if subject else "",
+            "org_id": str(subject.organization_id) if subject else "",
+            "session_id": str(subject.session_id) if subject else "",
             "request_id": self._request_id,
         }
         # Several statements in one round trip need client-side binding (psycopg's own
@@ -87,6 +89,7 @@ class Transaction:
             email=row["email"],
             organization_id=row["organization_id"],
             organization_name=row["organization_name"],
+            session_id=row["session_id"],
             role=row["role"],
             permissions=frozenset(row["permissions"]),
         )
@@ -119,21 +122,31 @@ class Database:
     def __init__(self, pool: ConnectionPool[Connection]) -> None:
         self.pool = pool
 
-    def begin(
-        self,
-        *,
-        read_only: bool,
-        request_id: str,
-        user_id: uuid.UUID | None = None,
-        organization_id: uuid.UUID | None = None,
-    ) -> Transaction:
+    def begin(self, *, read_only: bool, request_id: str, subject: TokenSubject | None = None) -> Transaction:
+        """Opens a transaction in the context of the token's subject (or none): the caller is
+        None unless the subject is an active member through a live session."""
         connection = self.pool.getconn()
         transaction = Transaction(self.pool, connection, request_id)
         opening = QUERIES["begin_read_only" if read_only else "begin_read_write"]
         try:
-            transaction.caller = transaction._enter(f"{opening};\n{QUERIES['enter_context']}", user_id, organization_id)
+            transaction.caller = transaction._enter(f"{opening};\n{QUERIES['enter_context']}", subject)
         except BaseException:
             with suppress(psycopg.Error):
                 transaction.end(commit=False)
             raise
         return transaction
+
+    @contextmanager
+    def transaction(
+        self, *, read_only: bool, request_id: str, subject: TokenSubject | None = None
+    ) -> Iterator[Transaction]:
+        """A transaction a resource runs itself (auth flows keep password hashing outside
+        any transaction): committed when the block ends, rolled back when it raises."""
+        transaction = self.begin(read_only=read_only, request_id=request_id, subject=subject)
+        try:
+            yield transaction
+        except BaseException:
+            with suppress(psycopg.Error):
+                transaction.end(commit=False)
+            raise
+        transaction.end(commit=True)

@@ -13,7 +13,7 @@ worker_class = "gthread"
 workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
 threads = env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1, maximum=256)
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s'
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s pid=%(p)s'
 graceful_timeout = 10
 
 # Request limits, enforced by gunicorn before the app runs (the README lists them): a

@@ -3,12 +3,13 @@ without the permission a clear 403 instead of an empty result."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import falcon
 
-from api.database import Caller, Transaction
+from api.database import Caller, Database, Transaction
 
 Hook = Callable[[falcon.Request, falcon.Response, object, dict[str, Any]], None]
 
@@ -16,6 +17,19 @@ Hook = Callable[[falcon.Request, falcon.Response, object, dict[str, Any]], None]
 def transaction(req: falcon.Request) -> Transaction:
     found: Transaction = req.context.transaction
     return found
+
+
+def request_id(req: falcon.Request) -> str:
+    found: str = req.context.request_id
+    return found
+
+
+@contextmanager
+def open_transaction(req: falcon.Request, database: Database) -> Iterator[Transaction]:
+    """A read-write transaction in the context of the request's verified token (Access.SIGNED_IN
+    resources); its caller is None when the session or membership has ended."""
+    with database.transaction(read_only=False, request_id=request_id(req), subject=req.context.subject) as tx:
+        yield tx
 
 
 def caller(req: falcon.Request) -> Caller:

@@ -23,9 +23,15 @@ _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 class Access(enum.Enum):
     """What a resource needs; resources state it as a class attribute `access`."""
 
-    PUBLIC = "no database transaction, no identity"  # health/live
-    ANONYMOUS = "a transaction with no tenant context"  # register, login, health/ready
-    MEMBER = "a valid token of an active member"  # everything else
+    # No identity, and no transaction from the middleware: health, JWKS, and the auth flows
+    # (register, login, refresh), which open short transactions of their own around
+    # password hashing rather than hold a connection through it.
+    PUBLIC = "no identity; the resource opens any transaction itself"
+    # A verified token (req.context.subject), no transaction: change-password, which must
+    # count a wrong guess in a committed transaction before it answers.
+    SIGNED_IN = "a valid token; the resource opens its transactions itself"
+    # Everything else: one transaction per request, in the caller's context.
+    MEMBER = "a valid token of an active member through a live session"
 
 
 class RequestIdMiddleware:
@@ -42,6 +48,9 @@ class RequestIdMiddleware:
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
         resp.set_header("X-Request-ID", req.context.request_id)
+
+
+SESSION_ENDED = "The session has ended, or its user is no longer an active member of its organization."
 
 
 def bearer_token(req: falcon.Request) -> str:
@@ -66,22 +75,18 @@ class TransactionMiddleware:
         # OPTIONS is Falcon's own responder: it lists the allowed methods and reads no data.
         if resource is None or access is Access.PUBLIC or req.method == "OPTIONS":
             return
-        user_id = organization_id = None
-        if access is Access.MEMBER:
-            try:
-                subject = self._tokens.verify(bearer_token(req))
-            except InvalidToken:
-                raise unauthorized("The access token is invalid or expired.") from None
-            user_id, organization_id = subject.user_id, subject.organization_id
-            req.context.request_id = req.context.client_request_id or req.context.request_id
+        try:
+            req.context.subject = self._tokens.verify(bearer_token(req))
+        except InvalidToken:
+            raise unauthorized("The access token is invalid or expired.") from None
+        req.context.request_id = req.context.client_request_id or req.context.request_id
+        if access is Access.SIGNED_IN:
+            return
         req.context.transaction = self._database.begin(
-            read_only=req.method in ("GET", "HEAD"),
-            request_id=req.context.request_id,
-            user_id=user_id,
-            organization_id=organization_id,
+            read_only=req.method in ("GET", "HEAD"), request_id=req.context.request_id, subject=req.context.subject
         )
-        if access is Access.MEMBER and req.context.transaction.caller is None:
-            raise unauthorized("The token's user is no longer an active member of its organization.")
+        if req.context.transaction.caller is None:
+            raise unauthorized(SESSION_ENDED)
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool

@@ -16,6 +16,8 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import PoolTimeout
 
+from api.passwords import HashingBusy
+
 log = logging.getLogger("api")
 
 PROBLEM_JSON = "application/problem+json"
@@ -78,6 +80,11 @@ CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
         403,
         "Invitation for another email",
         "The invitation was issued to a different email address.",
+    ),
+    "session_membership_required": (
+        403,
+        "Not a member",
+        "You are not an active member of that organization.",
     ),
     "organization_admin_required": (
         403,
@@ -161,6 +168,16 @@ def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psyco
     raise mapped
 
 
+def handle_hashing_busy(req: falcon.Request, resp: falcon.Response, exc: HashingBusy, params: Any) -> None:
+    log.warning("no password hashing slot within the wait (request %s)", request_id_of(req))
+    raise problem(
+        503,
+        "Busy",
+        "Too many password checks are running; retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def handle_pool_timeout(req: falcon.Request, resp: falcon.Response, exc: PoolTimeout, params: Any) -> None:
     log.warning("no database connection within the pool timeout (request %s)", request_id_of(req))
     status, title, detail = UNAVAILABLE
@@ -183,4 +200,5 @@ def register_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) ->
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(psycopg.Error, handle_database_error)
     app.add_error_handler(PoolTimeout, handle_pool_timeout)
+    app.add_error_handler(HashingBusy, handle_hashing_busy)
     app.set_error_serializer(serialize_problem)

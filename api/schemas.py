@@ -28,6 +28,19 @@ class LoginBody(Body):
     organization_id: uuid.UUID | None = None
 
 
+class RefreshBody(Body):
+    refresh_token: str
+
+
+class SwitchOrganizationBody(Body):
+    organization_id: uuid.UUID
+
+
+class ChangePasswordBody(Body):
+    current_password: str
+    new_password: str
+
+
 class OrganizationBody(Body):
     name: str
 

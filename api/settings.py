@@ -6,6 +6,7 @@ the variable; production refuses a missing DATABASE_URL or a missing or short se
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from typing import Literal, cast
 from api.text import ascii_int
 
 AppEnv = Literal["development", "test", "production"]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MIN_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -38,13 +40,30 @@ class Settings:
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 5.0
     log_level: str = "INFO"
+    jwt_access_secret_previous: str | None = field(default=None, repr=False)
+    jwt_private_key_file: Path | None = None
+    jwt_previous_public_key_file: Path | None = None
+    jwt_refresh_ttl_seconds: int = 30 * 24 * 3600
+    login_max_failures: int = 10
+    login_max_failures_per_ip: int = 100
+    login_window_seconds: int = 900
+    trusted_proxies: tuple[Network, ...] = ()
+    password_hash_concurrency: int = 1
+    password_hash_wait_ms: int = 500
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through repr().
         return (
             f"Settings(app_env={self.app_env!r}, port={self.port}, database_url='***', "
-            f"jwt_access_secret='***', jwt_access_ttl_seconds={self.jwt_access_ttl_seconds}, "
+            f"jwt_access_secret='***', "
+            f"jwt_access_secret_previous={'***' if self.jwt_access_secret_previous else None}, "
+            f"jwt_private_key_file={self.jwt_private_key_file}, "
+            f"jwt_access_ttl_seconds={self.jwt_access_ttl_seconds}, "
+            f"jwt_refresh_ttl_seconds={self.jwt_refresh_ttl_seconds}, "
             f"jwt_issuer={self.jwt_issuer!r}, jwt_audience={self.jwt_audience!r}, "
+            f"login_max_failures={self.login_max_failures}/{self.login_max_failures_per_ip} per "
+            f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
+            f"password_hashing={self.password_hash_concurrency} at once, wait {self.password_hash_wait_ms}ms, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, log_level={self.log_level!r})"
         )
 
@@ -63,11 +82,10 @@ class Settings:
         secret = env.get("JWT_ACCESS_SECRET", "")
         if not secret and app_env == "development":
             secret = development_secret()
-        if len(secret.encode()) < MIN_SECRET_BYTES:
-            raise SettingsError(
-                f"JWT_ACCESS_SECRET must be at least {MIN_SECRET_BYTES} bytes "
-                "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
+        check_secret("JWT_ACCESS_SECRET", secret)
+        previous_secret = env.get("JWT_ACCESS_SECRET_PREVIOUS", "") or None
+        if previous_secret is not None:
+            check_secret("JWT_ACCESS_SECRET_PREVIOUS", previous_secret)
 
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
@@ -93,7 +111,52 @@ class Settings:
             db_pool_max_size=pool_max,
             db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
             log_level=log_level,
+            jwt_access_secret_previous=previous_secret,
+            jwt_private_key_file=env_file(env, "JWT_PRIVATE_KEY_FILE"),
+            jwt_previous_public_key_file=env_file(env, "JWT_PREVIOUS_PUBLIC_KEY_FILE"),
+            jwt_refresh_ttl_seconds=env_int(
+                env, "JWT_REFRESH_TTL_SECONDS", 30 * 24 * 3600, minimum=300, maximum=365 * 24 * 3600
+            ),
+            login_max_failures=env_int(env, "LOGIN_MAX_FAILURES", 10, minimum=1, maximum=10_000),
+            login_max_failures_per_ip=env_int(env, "LOGIN_MAX_FAILURES_PER_IP", 100, minimum=1, maximum=1_000_000),
+            login_window_seconds=env_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1, maximum=86400),
+            trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
+            password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
+            password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
         )
+
+
+def check_secret(name: str, secret: str) -> None:
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(
+            f"{name} must be at least {MIN_SECRET_BYTES} bytes "
+            "(generate one with: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+
+
+def env_file(env: Mapping[str, str], name: str) -> Path | None:
+    """A readable file named by the variable, or None when it is unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise SettingsError(f"{name} must name a readable file, not {raw!r}")
+    return path
+
+
+def env_networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
+    """A comma-separated list of addresses or CIDR blocks."""
+    networks = []
+    for item in env.get(name, "").split(","):
+        if item.strip():
+            try:
+                networks.append(ipaddress.ip_network(item.strip(), strict=False))
+            except ValueError:
+                raise SettingsError(
+                    f"{name} must be a comma-separated list of CIDR blocks, not {item.strip()!r}"
+                ) from None
+    return tuple(networks)
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 2**31) -> int:

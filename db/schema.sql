@@ -59,6 +59,22 @@ CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
     )
 $$;
 
+CREATE FUNCTION iam.change_own_password(p_password_hash text) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF iam.current_user_id() IS NULL OR iam.current_session_id() IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE iam.users SET password_hash = p_password_hash WHERE id = iam.current_user_id();
+    UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'password_change'
+    WHERE user_id = iam.current_user_id() AND id <> iam.current_session_id() AND revoked_at IS NULL;
+    PERFORM iam.append_audit_event(
+        iam.current_org_id(), 'password.changed', 'user', iam.current_user_id(), NULL, NULL, iam.audit_actor_user_id());
+END
+$$;
+
 CREATE FUNCTION iam.consume_invitation(p_token_hash bytea, p_user_id uuid, p_email text) RETURNS TABLE(organization_id uuid, organization_name text, role text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -128,6 +144,13 @@ CREATE FUNCTION iam.current_org_id() RETURNS uuid
     SELECT nullif(pg_catalog.current_setting('app.org_id', true), '')::uuid
 $$;
 
+CREATE FUNCTION iam.current_session_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+    SELECT nullif(pg_catalog.current_setting('app.session_id', true), '')::uuid
+$$;
+
 CREATE FUNCTION iam.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE
     SET search_path TO ''
@@ -143,6 +166,30 @@ CREATE FUNCTION iam.dba_org_id() RETURNS uuid
     FROM iam.dba_tenant_grants AS g
     WHERE g.organization_id = iam.current_org_id()
       AND g.db_role = current_user
+$$;
+
+CREATE FUNCTION iam.end_sessions_of_deactivated_user() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF OLD.is_active AND NOT NEW.is_active THEN
+        UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'deactivated'
+        WHERE user_id = NEW.id AND revoked_at IS NULL;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION iam.end_sessions_of_removed_member() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'admin_removal'
+    WHERE user_id = OLD.user_id AND organization_id = OLD.organization_id AND revoked_at IS NULL;
+    RETURN NULL;
+END
 $$;
 
 CREATE FUNCTION iam.find_login(p_email text) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, default_organization_id uuid)
@@ -209,6 +256,20 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.keep_sessions_revoked() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF OLD.revoked_at IS NOT NULL
+       AND (NEW.revoked_at IS DISTINCT FROM OLD.revoked_at OR NEW.revoked_reason IS DISTINCT FROM OLD.revoked_reason) THEN
+        RAISE EXCEPTION 'a revoked session stays revoked'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'sessions_stay_revoked';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION iam.list_my_organizations() RETURNS TABLE(id uuid, name text, role text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -219,6 +280,22 @@ CREATE FUNCTION iam.list_my_organizations() RETURNS TABLE(id uuid, name text, ro
     JOIN iam.users AS u ON u.id = m.user_id
     WHERE m.user_id = iam.current_user_id() AND u.is_active
     ORDER BY m.created_at, o.id
+$$;
+
+CREATE FUNCTION iam.purge_expired(p_window_seconds integer DEFAULT 900) RETURNS TABLE(counters_removed bigint, sessions_removed bigint)
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+DECLARE
+    counters bigint;
+    ended bigint;
+BEGIN
+    DELETE FROM iam.login_throttle WHERE window_started_at <= now() - make_interval(secs => p_window_seconds);
+    GET DIAGNOSTICS counters = ROW_COUNT;
+    DELETE FROM iam.sessions WHERE expires_at < now() - interval '1 day';
+    GET DIAGNOSTICS ended = ROW_COUNT;
+    RETURN QUERY SELECT counters, ended;
+END
 $$;
 
 CREATE FUNCTION iam.record_audit_event() RETURNS trigger
@@ -253,25 +330,86 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_succeeded boolean) RETURNS void
+CREATE FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 BEGIN
+    IF p_outcome NOT IN ('succeeded', 'failed', 'throttled') THEN
+        RAISE EXCEPTION 'unknown login outcome %', p_outcome USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF EXISTS (
         SELECT FROM iam.organization_memberships
         WHERE organization_id = p_organization_id AND user_id = p_user_id
     ) THEN
         PERFORM iam.append_audit_event(
-            p_organization_id,
-            CASE WHEN p_succeeded THEN 'login.succeeded' ELSE 'login.failed' END,
-            'user',
-            p_user_id,
-            NULL,
-            NULL,
-            CASE WHEN p_succeeded THEN p_user_id END
+            p_organization_id, 'login.' || p_outcome, 'user', p_user_id, NULL, NULL,
+            CASE WHEN p_outcome = 'succeeded' THEN p_user_id END
         );
     END IF;
+END
+$$;
+
+CREATE FUNCTION iam.record_session_event() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM iam.append_audit_event(
+            NEW.organization_id, 'session.created', 'session', NEW.id, NULL,
+            pg_catalog.jsonb_build_object('user_id', NEW.user_id, 'expires_at', NEW.expires_at), NEW.user_id);
+    ELSIF OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL THEN
+        PERFORM iam.append_audit_event(
+            NEW.organization_id, 'session.revoked', 'session', NEW.id, NULL,
+            pg_catalog.jsonb_build_object('user_id', NEW.user_id, 'reason', NEW.revoked_reason),
+            iam.audit_actor_user_id());
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+DECLARE
+    token iam.refresh_tokens;
+    owning_session iam.sessions;
+    member record;
+BEGIN
+    SELECT * INTO token FROM iam.refresh_tokens AS t WHERE t.token_hash = p_token_hash FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'unknown'::text, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    SELECT * INTO owning_session FROM iam.sessions AS s WHERE s.id = token.session_id FOR UPDATE;
+    IF token.rotated_at IS NOT NULL THEN
+        -- Recorded once, when it ends a live session: replaying old tokens cannot flood the trail.
+        IF owning_session.revoked_at IS NULL THEN
+            UPDATE iam.sessions AS s SET revoked_at = now(), revoked_reason = 'reuse' WHERE s.id = owning_session.id;
+            PERFORM iam.append_audit_event(
+                owning_session.organization_id, 'session.reuse_detected', 'session', owning_session.id, NULL,
+                pg_catalog.jsonb_build_object('user_id', owning_session.user_id), NULL);
+        END IF;
+        RETURN QUERY SELECT 'reused'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    SELECT u.email, o.name AS organization_name, m.role INTO member
+    FROM iam.organization_memberships AS m
+    JOIN iam.users AS u ON u.id = m.user_id
+    JOIN iam.organizations AS o ON o.id = m.organization_id
+    WHERE m.user_id = owning_session.user_id AND m.organization_id = owning_session.organization_id AND u.is_active;
+    IF NOT FOUND OR owning_session.revoked_at IS NOT NULL OR owning_session.expires_at <= now() THEN
+        RETURN QUERY SELECT 'ended'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    UPDATE iam.refresh_tokens AS t SET rotated_at = now() WHERE t.token_hash = p_token_hash;
+    INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_new_token_hash, owning_session.id);
+    UPDATE iam.sessions AS s SET last_used_at = now() WHERE s.id = owning_session.id;
+    RETURN QUERY SELECT 'rotated'::text, owning_session.id, owning_session.user_id, member.email,
+                        owning_session.organization_id, member.organization_name, member.role, owning_session.expires_at;
 END
 $$;
 
@@ -309,11 +447,72 @@ CREATE FUNCTION iam.register_user(p_email text, p_password_hash text, p_organiza
     FROM new_user, LATERAL iam.create_organization_for(p_organization_name, new_user.id) AS org
 $$;
 
+CREATE FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    UPDATE iam.login_throttle SET failures = failures - 1
+    WHERE subject IN (p_email_key, p_address_key) AND failures > 0
+$$;
+
+CREATE FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer, first_refusal boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    window_length interval := make_interval(secs => p_window_seconds);
+    blocked_until timestamptz;
+    newly_refused integer;
+BEGIN
+    DELETE FROM iam.login_throttle WHERE subject IN (
+        SELECT t.subject FROM iam.login_throttle AS t WHERE t.window_started_at <= now() - window_length
+        ORDER BY t.window_started_at LIMIT 20 FOR UPDATE SKIP LOCKED
+    );
+    -- Both rows, created if new and locked in one order, so that two attempts never deadlock.
+    INSERT INTO iam.login_throttle (subject, window_started_at, failures)
+    SELECT key, now(), 0 FROM unnest(ARRAY[p_email_key, p_address_key]) AS key ORDER BY key
+    ON CONFLICT (subject) DO NOTHING;
+    PERFORM FROM iam.login_throttle AS t WHERE t.subject IN (p_email_key, p_address_key)
+    ORDER BY t.subject FOR UPDATE;
+    UPDATE iam.login_throttle AS t SET window_started_at = now(), failures = 0, refused_at = NULL
+    WHERE t.subject IN (p_email_key, p_address_key) AND t.window_started_at <= now() - window_length;
+
+    SELECT max(t.window_started_at + window_length) INTO blocked_until
+    FROM iam.login_throttle AS t
+    WHERE (t.subject = p_email_key AND t.failures >= p_max_email)
+       OR (t.subject = p_address_key AND t.failures >= p_max_address);
+    IF blocked_until IS NOT NULL THEN
+        UPDATE iam.login_throttle AS t SET refused_at = now()
+        WHERE t.subject = p_email_key AND t.failures >= p_max_email AND t.refused_at IS NULL;
+        GET DIAGNOSTICS newly_refused = ROW_COUNT;
+        RETURN QUERY SELECT false,
+            greatest(1, ceil(extract(epoch FROM blocked_until - now())))::integer, newly_refused > 0;
+        RETURN;
+    END IF;
+    UPDATE iam.login_throttle AS t SET failures = t.failures + 1 WHERE t.subject IN (p_email_key, p_address_key);
+    RETURN QUERY SELECT true, 0, false;
+END
+$$;
+
 CREATE FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) RETURNS void
     LANGUAGE sql
     SET search_path TO ''
     AS $$
     DELETE FROM iam.dba_tenant_grants WHERE organization_id = p_organization_id AND db_role = p_db_role
+$$;
+
+CREATE FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    RETURN QUERY SELECT * FROM iam.start_session(
+        p_user_id, p_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
+    PERFORM iam.record_login(p_user_id, p_organization_id, 'succeeded');
+    IF p_password_rehash IS NOT NULL THEN
+        UPDATE iam.users SET password_hash = p_password_rehash WHERE id = p_user_id;
+    END IF;
+END
 $$;
 
 CREATE FUNCTION iam.stamp_timestamps() RETURNS trigger
@@ -328,6 +527,38 @@ BEGIN
     END IF;
     NEW.updated_at := now();
     RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+DECLARE
+    member record;
+    new_session_id uuid;
+    new_expires_at timestamptz := now() + make_interval(secs => p_ttl_seconds);
+BEGIN
+    SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, m.role INTO member
+    FROM iam.organization_memberships AS m
+    JOIN iam.users AS u ON u.id = m.user_id
+    JOIN iam.organizations AS o ON o.id = m.organization_id
+    WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND u.is_active;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'not an active member of that organization'
+            USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'session_membership_required';
+    END IF;
+    DELETE FROM iam.sessions WHERE id IN (
+        SELECT s.id FROM iam.sessions AS s WHERE s.expires_at < now() - interval '1 day'
+        ORDER BY s.expires_at LIMIT 20 FOR UPDATE SKIP LOCKED
+    );
+    INSERT INTO iam.sessions (user_id, organization_id, expires_at, user_agent, client_address)
+    VALUES (p_user_id, p_organization_id, new_expires_at, pg_catalog.left(p_user_agent, 512), p_client_address)
+    RETURNING id INTO new_session_id;
+    INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_refresh_token_hash, new_session_id);
+    RETURN QUERY SELECT new_session_id, member.user_id, member.email, member.organization_id,
+                        member.organization_name, member.role, new_expires_at;
 END
 $$;
 
@@ -397,6 +628,16 @@ CREATE TABLE iam.invitations (
 
 ALTER TABLE ONLY iam.invitations FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE iam.login_throttle (
+    subject bytea NOT NULL,
+    window_started_at timestamp with time zone NOT NULL,
+    failures integer NOT NULL,
+    refused_at timestamp with time zone,
+    CONSTRAINT login_throttle_failures_check CHECK ((failures >= 0))
+);
+
+ALTER TABLE ONLY iam.login_throttle FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE iam.organization_memberships (
     organization_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -441,6 +682,15 @@ CREATE TABLE iam.projects (
 
 ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE iam.refresh_tokens (
+    token_hash bytea NOT NULL,
+    session_id uuid NOT NULL,
+    issued_at timestamp with time zone DEFAULT now() NOT NULL,
+    rotated_at timestamp with time zone
+);
+
+ALTER TABLE ONLY iam.refresh_tokens FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE iam.role_permissions (
     role_key text NOT NULL,
     permission_key text NOT NULL
@@ -456,6 +706,24 @@ CREATE TABLE iam.roles (
 );
 
 ALTER TABLE ONLY iam.roles FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE iam.sessions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    organization_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    user_agent text,
+    client_address inet,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    CONSTRAINT sessions_revocation_check CHECK (((revoked_at IS NULL) = (revoked_reason IS NULL))),
+    CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text]))),
+    CONSTRAINT sessions_user_agent_check CHECK ((char_length(user_agent) <= 512))
+);
+
+ALTER TABLE ONLY iam.sessions FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE iam.users (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -482,6 +750,9 @@ ALTER TABLE ONLY iam.dba_tenant_grants
 ALTER TABLE ONLY iam.invitations
     ADD CONSTRAINT invitations_pkey PRIMARY KEY (organization_id, id);
 
+ALTER TABLE ONLY iam.login_throttle
+    ADD CONSTRAINT login_throttle_pkey PRIMARY KEY (subject);
+
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_pkey PRIMARY KEY (organization_id, user_id);
 
@@ -494,6 +765,9 @@ ALTER TABLE ONLY iam.permissions
 ALTER TABLE ONLY iam.projects
     ADD CONSTRAINT projects_pkey PRIMARY KEY (organization_id, id);
 
+ALTER TABLE ONLY iam.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
 ALTER TABLE ONLY iam.role_permissions
     ADD CONSTRAINT role_permissions_pkey PRIMARY KEY (role_key, permission_key);
 
@@ -502,6 +776,9 @@ ALTER TABLE ONLY iam.roles
 
 ALTER TABLE ONLY iam.roles
     ADD CONSTRAINT roles_rank_key UNIQUE (rank);
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY iam.users
     ADD CONSTRAINT users_email_key UNIQUE (email);
@@ -519,11 +796,21 @@ CREATE INDEX invitations_organization_pending_idx ON iam.invitations USING btree
 
 CREATE UNIQUE INDEX invitations_token_hash_key ON iam.invitations USING btree (token_hash);
 
+CREATE INDEX login_throttle_window_idx ON iam.login_throttle USING btree (window_started_at);
+
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at);
 
 CREATE INDEX projects_organization_created_idx ON iam.projects USING btree (organization_id, created_at DESC, id DESC);
 
 CREATE UNIQUE INDEX projects_organization_name_key ON iam.projects USING btree (organization_id, lower(name));
+
+CREATE INDEX refresh_tokens_session_idx ON iam.refresh_tokens USING btree (session_id);
+
+CREATE INDEX sessions_expires_idx ON iam.sessions USING btree (expires_at);
+
+CREATE INDEX sessions_organization_user_idx ON iam.sessions USING btree (organization_id, user_id);
+
+CREATE INDEX sessions_user_idx ON iam.sessions USING btree (user_id, created_at);
 
 CREATE TRIGGER invitations_audit AFTER INSERT OR DELETE OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('invitation');
 
@@ -532,6 +819,8 @@ CREATE TRIGGER invitations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.invit
 CREATE TRIGGER invitations_supersede_pending BEFORE INSERT ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.supersede_pending_invitations();
 
 CREATE TRIGGER organization_memberships_audit AFTER INSERT OR DELETE OR UPDATE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('membership');
+
+CREATE TRIGGER organization_memberships_end_sessions AFTER DELETE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.end_sessions_of_removed_member();
 
 CREATE TRIGGER organization_memberships_keep_last_admin BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.keep_last_admin();
 
@@ -544,6 +833,12 @@ CREATE TRIGGER organizations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.org
 CREATE TRIGGER projects_audit AFTER INSERT OR DELETE OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('project');
 
 CREATE TRIGGER projects_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
+
+CREATE TRIGGER sessions_audit AFTER INSERT OR UPDATE OF revoked_at ON iam.sessions FOR EACH ROW EXECUTE FUNCTION iam.record_session_event();
+
+CREATE TRIGGER sessions_stay_revoked BEFORE UPDATE OF revoked_at, revoked_reason ON iam.sessions FOR EACH ROW EXECUTE FUNCTION iam.keep_sessions_revoked();
+
+CREATE TRIGGER users_end_sessions AFTER UPDATE OF is_active ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.end_sessions_of_deactivated_user();
 
 CREATE TRIGGER users_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
 
@@ -580,11 +875,20 @@ ALTER TABLE ONLY iam.projects
 ALTER TABLE ONLY iam.projects
     ADD CONSTRAINT projects_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY iam.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_session_id_fkey FOREIGN KEY (session_id) REFERENCES iam.sessions(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY iam.role_permissions
     ADD CONSTRAINT role_permissions_permission_key_fkey FOREIGN KEY (permission_key) REFERENCES iam.permissions(key);
 
 ALTER TABLE ONLY iam.role_permissions
     ADD CONSTRAINT role_permissions_role_key_fkey FOREIGN KEY (role_key) REFERENCES iam.roles(key);
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
 
 ALTER TABLE iam.alembic_version ENABLE ROW LEVEL SECURITY;
 
@@ -613,6 +917,8 @@ CREATE POLICY invitations_dba_delete ON iam.invitations FOR DELETE TO iam_dba US
 CREATE POLICY invitations_dba_select ON iam.invitations FOR SELECT TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
 CREATE POLICY invitations_dba_update ON iam.invitations FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+ALTER TABLE iam.login_throttle ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY memberships_api_delete ON iam.organization_memberships FOR DELETE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
 
@@ -660,6 +966,8 @@ CREATE POLICY projects_dba_select ON iam.projects FOR SELECT TO iam_dba USING ((
 
 CREATE POLICY projects_dba_update ON iam.projects FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
+ALTER TABLE iam.refresh_tokens ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE iam.role_permissions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY role_permissions_read ON iam.role_permissions FOR SELECT TO iam_api, iam_dba USING (true);
@@ -667,6 +975,12 @@ CREATE POLICY role_permissions_read ON iam.role_permissions FOR SELECT TO iam_ap
 ALTER TABLE iam.roles ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY roles_read ON iam.roles FOR SELECT TO iam_api, iam_dba USING (true);
+
+ALTER TABLE iam.sessions ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY sessions_api_select ON iam.sessions FOR SELECT TO iam_api USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
+
+CREATE POLICY sessions_api_update ON iam.sessions FOR UPDATE TO iam_api USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id))) WITH CHECK ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
 
 ALTER TABLE iam.users ENABLE ROW LEVEL SECURITY;
 
@@ -693,6 +1007,9 @@ REVOKE ALL ON FUNCTION iam.audit_actor_user_id() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iam.caller_has_permission(permission text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.change_own_password(p_password_hash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.change_own_password(p_password_hash text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.consume_invitation(p_token_hash bytea, p_user_id uuid, p_email text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.create_organization(p_name text) FROM PUBLIC;
@@ -704,11 +1021,18 @@ REVOKE ALL ON FUNCTION iam.current_org_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.current_org_id() TO iam_api;
 GRANT ALL ON FUNCTION iam.current_org_id() TO iam_dba;
 
+REVOKE ALL ON FUNCTION iam.current_session_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.current_session_id() TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.current_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.current_user_id() TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.dba_org_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.dba_org_id() TO iam_dba;
+
+REVOKE ALL ON FUNCTION iam.end_sessions_of_deactivated_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.end_sessions_of_removed_member() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.find_login(p_email text) TO iam_api;
@@ -721,13 +1045,22 @@ GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO ia
 
 REVOKE ALL ON FUNCTION iam.keep_last_admin() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.keep_sessions_revoked() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION iam.list_my_organizations() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.list_my_organizations() TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.purge_expired(p_window_seconds integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION iam.record_audit_event() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_succeeded boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_succeeded boolean) TO iam_api;
+REVOKE ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.record_session_event() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea) TO iam_api;
@@ -735,9 +1068,21 @@ GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash te
 REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.stamp_timestamps() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.supersede_pending_invitations() FROM PUBLIC;
 
@@ -810,6 +1155,26 @@ GRANT SELECT ON TABLE iam.role_permissions TO iam_dba;
 
 GRANT SELECT ON TABLE iam.roles TO iam_api;
 GRANT SELECT ON TABLE iam.roles TO iam_dba;
+
+GRANT SELECT(id) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(user_id) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(organization_id) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(created_at) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(last_used_at) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(expires_at) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(user_agent) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(client_address) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(revoked_at),UPDATE(revoked_at) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(revoked_reason),UPDATE(revoked_reason) ON TABLE iam.sessions TO iam_api;
 
 GRANT SELECT(id) ON TABLE iam.users TO iam_api;
 GRANT SELECT(id) ON TABLE iam.users TO iam_dba;

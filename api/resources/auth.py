@@ -1,64 +1,52 @@
-"""Registration, login and the caller's own identity."""
+"""Registration, password login, the caller's own identity, and password change.
+
+Password hashing (~40 ms) never runs inside a transaction: these resources open short
+transactions of their own around it, so a flood of logins holds no database connections.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import uuid
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import falcon
 
 from api.body import FieldChecks, read_json
-from api.hooks import caller, transaction
-from api.middleware import Access
-from api.passwords import Passwords
-from api.problems import answer_with_problem, problem, unauthorized
-from api.schemas import LoginBody, RegisterBody
+from api.client_address import client_address
+from api.database import Database
+from api.hooks import caller, open_transaction, request_id
+from api.login_throttle import Attempt, LoginThrottle, too_many_attempts
+from api.middleware import SESSION_ENDED, Access
+from api.opaque_tokens import opaque_token_hash
+from api.passwords import HashingBusy, Passwords
+from api.problems import unauthorized
+from api.schemas import ChangePasswordBody, LoginBody, RegisterBody
+from api.sessions import SessionIssuer
 from api.text import normalize_email
-from api.tokens import AccessTokens
 
 LOGIN_FAILED = "Invalid email or password."
 
 
-def token_hash(token: str) -> bytes:
-    """Invitation tokens are stored and looked up by SHA-256 only."""
-    return hashlib.sha256(token.encode()).digest()
-
-
-def answer_with_secret(resp: falcon.Response, body: dict[str, Any]) -> None:
-    """A response that carries a token: no cache along the way may keep a copy."""
-    resp.media = body
-    resp.cache_control = ["no-store"]
-
-
-def answer_with_session(
-    resp: falcon.Response,
-    tokens: AccessTokens,
-    *,
-    user_id: uuid.UUID,
-    email: str,
-    organization_id: uuid.UUID,
-    organization_name: str,
-    role: str,
-) -> None:
-    answer_with_secret(
-        resp,
-        {
-            "user": {"id": user_id, "email": email},
-            "organization": {"id": organization_id, "name": organization_name},
-            "role": role,
-            "access_token": tokens.issue(user_id, organization_id, role),
-            "token_type": "Bearer",
-            "expires_in": tokens.ttl_seconds,
-        },
-    )
+@contextmanager
+def attempt_given_back_if_busy(
+    req: falcon.Request, database: Database, throttle: LoginThrottle, attempt: Attempt
+) -> Iterator[None]:
+    """Hashing that finds no free slot tried nothing: its reserved attempt is given back
+    before the 503."""
+    try:
+        yield
+    except HashingBusy:
+        with database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            throttle.release(tx, attempt)
+        raise
 
 
 class RegisterResource:
-    access = Access.ANONYMOUS
+    access = Access.PUBLIC
 
-    def __init__(self, tokens: AccessTokens, passwords: Passwords) -> None:
-        self._tokens = tokens
+    def __init__(self, database: Database, sessions: SessionIssuer, passwords: Passwords) -> None:
+        self._database = database
+        self._sessions = sessions
         self._passwords = passwords
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -76,81 +64,84 @@ class RegisterResource:
         checks.done()
 
         password_hash = self._passwords.hash(password)
-        if organization_name is not None:
-            row = transaction(req).one(
-                "register_user",
-                {
-                    "email": email,
-                    "password_hash": password_hash,
-                    "organization_name": organization_name,
-                },
-            )
-        else:
-            assert body.invitation_token is not None
-            row = transaction(req).one(
-                "register_invited_user",
-                {
-                    "email": email,
-                    "password_hash": password_hash,
-                    "token_hash": token_hash(body.invitation_token),
-                },
-            )
-        assert row is not None  # both functions return a row or raise
+        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            if organization_name is not None:
+                account = tx.one(
+                    "register_user",
+                    {"email": email, "password_hash": password_hash, "organization_name": organization_name},
+                )
+            else:
+                assert body.invitation_token is not None
+                account = tx.one(
+                    "register_invited_user",
+                    {
+                        "email": email,
+                        "password_hash": password_hash,
+                        "token_hash": opaque_token_hash(body.invitation_token),
+                    },
+                )
+            assert account is not None  # both functions return a row or raise
+            refresh_token, params = self._sessions.new_session(req, account["user_id"], account["organization_id"])
+            session = tx.one("start_session", params)
+        assert session is not None
         resp.status = falcon.HTTP_201
-        answer_with_session(
-            resp,
-            self._tokens,
-            user_id=row["user_id"],
-            email=email,
-            organization_id=row["organization_id"],
-            organization_name=row["organization_name"],
-            role=row["role"],
-        )
+        self._sessions.answer(resp, session, refresh_token)
 
 
 class LoginResource:
-    access = Access.ANONYMOUS
+    access = Access.PUBLIC
 
-    def __init__(self, tokens: AccessTokens, passwords: Passwords) -> None:
-        self._tokens = tokens
+    def __init__(
+        self, database: Database, sessions: SessionIssuer, passwords: Passwords, throttle: LoginThrottle
+    ) -> None:
+        self._database = database
+        self._sessions = sessions
         self._passwords = passwords
+        self._throttle = throttle
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, LoginBody)
         email = normalize_email(body.email)
-        tx = transaction(req)
-        account = tx.one("find_login", {"email": email})
-        # Unknown email, wrong password and inactive account: same work, same answer.
-        verified = self._passwords.verify(account["password_hash"] if account else None, body.password)
-        organization_id = body.organization_id or (account["default_organization_id"] if account else None)
-        if account is None or not verified or not account["is_active"]:
-            # Called for unknown emails too (it then records nothing): the same round trips.
-            tx.run(
-                "record_login",
-                {"user_id": account and account["user_id"], "organization_id": organization_id, "succeeded": False},
-            )
-            # Answered, not raised: the failed attempt's audit event must commit.
-            answer_with_problem(req, resp, unauthorized(LOGIN_FAILED))
-            return
+        attempt = self._throttle.attempt(email, client_address(req, self._sessions.trusted_proxies))
+        # 1. Count the attempt and find the account, committed before any hashing.
+        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            account = tx.one("find_login", {"email": email})
+            target = body.organization_id or (account["default_organization_id"] if account else None)
+            refusal = self._throttle.reserve(tx, attempt)
+            if refusal is not None and refusal.first and account is not None:
+                tx.run(
+                    "record_login", {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"}
+                )
+        if refusal is not None:
+            raise too_many_attempts(refusal.retry_after_seconds)
 
-        member = tx.enter_context(account["user_id"], organization_id) if organization_id else None
-        if member is None:
-            raise problem(403, "Not a member", "You are not a member of that organization.")
-        tx.run(
-            "record_login", {"user_id": member.user_id, "organization_id": member.organization_id, "succeeded": True}
-        )
-        if self._passwords.needs_rehash(account["password_hash"]):
-            tx.run("update_own_password_hash", {"password_hash": self._passwords.hash(body.password)})
+        # 2. The password, outside any transaction. Unknown email, wrong password and
+        # inactive account: same work, same answer.
+        stored_hash = account["password_hash"] if account else None
+        with attempt_given_back_if_busy(req, self._database, self._throttle, attempt):
+            verified = self._passwords.verify(stored_hash, body.password)
+            rehash = None
+            if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
+                rehash = self._passwords.hash(body.password)
 
-        answer_with_session(
-            resp,
-            self._tokens,
-            user_id=member.user_id,
-            email=member.email,
-            organization_id=member.organization_id,
-            organization_name=member.organization_name,
-            role=member.role,
-        )
+        # 3. The outcome.
+        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            if account is None or not verified or not account["is_active"] or target is None:
+                # Called for unknown emails too (it then records nothing): the same round trips.
+                tx.run(
+                    "record_login",
+                    {"user_id": account and account["user_id"], "organization_id": target, "outcome": "failed"},
+                )
+                failed = True
+            else:
+                self._throttle.release(tx, attempt)
+                refresh_token, params = self._sessions.new_session(req, account["user_id"], target)
+                session = tx.one("sign_in", {**params, "password_rehash": rehash})
+                failed = False
+        if failed:
+            raise unauthorized(LOGIN_FAILED)
+        assert session is not None
+        self._sessions.answer(resp, session, refresh_token)
 
 
 class MeResource:
@@ -160,5 +151,48 @@ class MeResource:
             "user": {"id": me.user_id, "email": me.email},
             "organization": {"id": me.organization_id, "name": me.organization_name},
             "role": me.role,
+            "session_id": me.session_id,
             "permissions": sorted(me.permissions),
         }
+
+
+class ChangePasswordResource:
+    """The current password proves the request is the user's; a wrong one counts as a failed
+    login, so a stolen access token does not buy unlimited guesses."""
+
+    access = Access.SIGNED_IN
+
+    def __init__(
+        self, database: Database, passwords: Passwords, throttle: LoginThrottle, sessions: SessionIssuer
+    ) -> None:
+        self._database = database
+        self._passwords = passwords
+        self._throttle = throttle
+        self._sessions = sessions
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, ChangePasswordBody)
+        checks = FieldChecks()
+        new_password = checks.password("new_password", body.new_password)
+        checks.done()
+
+        with open_transaction(req, self._database) as tx:
+            if tx.caller is None:
+                raise unauthorized(SESSION_ENDED)
+            attempt = self._throttle.attempt(tx.caller.email, client_address(req, self._sessions.trusted_proxies))
+            account = tx.one("find_login", {"email": tx.caller.email})
+            refusal = self._throttle.reserve(tx, attempt)
+        if refusal is not None:
+            raise too_many_attempts(refusal.retry_after_seconds)
+        assert account is not None
+
+        with attempt_given_back_if_busy(req, self._database, self._throttle, attempt):
+            if not self._passwords.verify(account["password_hash"], body.current_password):
+                raise unauthorized("The current password is wrong.")
+            new_hash = self._passwords.hash(new_password)
+        with open_transaction(req, self._database) as tx:
+            if tx.caller is None:
+                raise unauthorized(SESSION_ENDED)
+            self._throttle.release(tx, attempt)
+            tx.one("change_own_password", {"password_hash": new_hash})
+        resp.status = falcon.HTTP_204

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import uuid
 
 import falcon
 
 from api.body import FieldChecks, read_json
 from api.hooks import require, transaction
+from api.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.problems import not_found, problem
-from api.resources.auth import answer_with_secret, token_hash
 from api.schemas import AcceptInvitationBody, InvitationBody
+from api.sessions import answer_with_secret
 
 
 class InvitationsResource:
@@ -37,13 +37,13 @@ class InvitationsResource:
         # to the same address (a trigger, under a lock on that address).
         if tx.one("is_member_email", {"email": email}) == {"is_member": True}:
             raise problem(409, "Already a member", "Someone with this email is already a member.")
-        token = secrets.token_urlsafe(32)
+        token, token_hash = new_opaque_token()
         invitation = tx.one(
             "create_invitation",
             {
                 "email": email,
                 "role": body.role,
-                "token_hash": token_hash(token),
+                "token_hash": token_hash,
                 "ttl_seconds": self._ttl_seconds,
             },
         )
@@ -62,7 +62,7 @@ class InvitationsResource:
         checks = FieldChecks()
         checks.token("token", body.token)
         checks.done()
-        accepted = transaction(req).one("accept_invitation", {"token_hash": token_hash(body.token)})
+        accepted = transaction(req).one("accept_invitation", {"token_hash": opaque_token_hash(body.token)})
         if accepted is None:  # the caller's account was deactivated mid-request
             raise problem(404, "Invitation not found", "The invitation is unknown, used, revoked or expired.")
         resp.media = {

@@ -8,7 +8,3 @@ WHERE (%(action)s::text IS NULL OR action = %(action)s)
   AND (%(after_time)s::timestamptz IS NULL OR (occurred_at, id) < (%(after_time)s, %(after_id)s::uuid))
 ORDER BY occurred_at DESC, id DESC
 LIMIT %(limit)s
-
--- name: record_login
--- Records a login outcome in the organization it targeted (when the user is a member there).
-SELECT iam.record_login(%(user_id)s, %(organization_id)s, %(succeeded)s)

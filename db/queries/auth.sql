@@ -9,10 +9,41 @@ SELECT user_id, organization_id, organization_name, role
 FROM iam.register_invited_user(%(email)s, %(password_hash)s, %(token_hash)s)
 
 -- name: find_login
--- The account behind an email, with its earliest organization, for password login.
+-- The account behind an email, with its earliest organization, for password checks.
 SELECT user_id, password_hash, is_active, default_organization_id
 FROM iam.find_login(%(email)s)
 
--- name: update_own_password_hash
--- Stores a rehash of the current user's password (parameters changed since it was set).
-UPDATE iam.users SET password_hash = %(password_hash)s WHERE id = iam.current_user_id()
+-- name: reserve_login_attempt
+-- Counts an attempt for the email and the client address before the password is checked;
+-- refused (with the seconds until the window ends) when either is over its limit.
+SELECT allowed, retry_after_seconds, first_refusal
+FROM iam.reserve_login_attempt(%(email_key)s, %(address_key)s, %(max_email)s, %(max_address)s, %(window_seconds)s)
+
+-- name: release_login_attempt
+-- Gives back a reserved attempt: the password was right.
+SELECT iam.release_login_attempt(%(email_key)s, %(address_key)s)
+
+-- name: record_login
+-- Records login.failed or login.throttled in the targeted organization (when the user is a member there).
+SELECT iam.record_login(%(user_id)s, %(organization_id)s, %(outcome)s)
+
+-- name: sign_in
+-- A verified password login: a new session, login.succeeded, and a rehash when one is due.
+SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.sign_in(%(user_id)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
+                 %(user_agent)s, %(client_address)s, %(password_rehash)s)
+
+-- name: start_session
+-- A new session (and first refresh token) of an active member of the organization.
+SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.start_session(%(user_id)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
+                       %(user_agent)s, %(client_address)s)
+
+-- name: refresh_session
+-- Rotates a refresh token: rotated, unknown, ended, or reused (which revokes the session).
+SELECT outcome, session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.refresh_session(%(token_hash)s, %(new_token_hash)s)
+
+-- name: change_own_password
+-- Stores the current user's new password hash and ends their other sessions.
+SELECT iam.change_own_password(%(password_hash)s)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +13,9 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,10 +32,18 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+
+
 @pytest.fixture(scope="session")
-def base_url(
+def server(
     server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[Server]:
+    """gunicorn with two workers, as `make run` serves: state that workers share must live
+    in PostgreSQL, and the tests here would see it if it did not."""
     name = f"iam_test_gunicorn_{os.getpid()}"
     create_database(server_url, name, template=template_database, owner=owner_role)
     port = free_port()
@@ -42,7 +54,7 @@ def base_url(
         "JWT_ACCESS_SECRET": "acceptance-" + "z" * 40,
         "HOST": "127.0.0.1",
         "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
+        "WEB_CONCURRENCY": "2",
     }
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     log = log_path.open("wb")
@@ -64,12 +76,17 @@ def base_url(
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
                 time.sleep(0.2)
-        yield url
+        yield Server(url, log_path)
     finally:
         server.terminate()
         server.wait(timeout=15)
         log.close()
         drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def base_url(server: Server) -> str:
+    return server.url
 
 
 def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
@@ -172,3 +189,28 @@ def test_head_over_http_sends_headers_only(base_url: str) -> None:
     assert status == 200
     assert headers["content-type"] == "application/json"
     assert body == b""
+
+
+def test_login_throttling_holds_across_gunicorn_workers(server: Server) -> None:
+    email = "spread@example.com"
+    status, _ = call(
+        server.url,
+        "POST",
+        "/auth/register",
+        {"email": email, "password": "right password 123", "organization_name": "W"},
+    )
+    assert status == 201
+
+    def attempt(password: str) -> int:
+        return call(server.url, "POST", "/auth/login", {"email": email, "password": password})[0]
+
+    # Ten failures (the default limit) in parallel bursts, then more: every later attempt is
+    # refused, whichever worker takes it.
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        failures = list(pool.map(attempt, ["wrong password!"] * 10))
+        later = list(pool.map(attempt, ["wrong password!"] * 9 + ["right password 123"]))
+    assert failures == [401] * 10
+    assert later == [429] * 10
+    login_lines = [line for line in server.log.read_text().splitlines() if "POST /auth/login" in line]
+    workers = {match[1] for line in login_lines if (match := re.search(r"pid=<(\d+)>", line))}
+    assert len(workers) == 2, login_lines

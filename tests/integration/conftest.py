@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import falcon.testing
+import jwt
 import psycopg
 import pytest
 from psycopg import sql
@@ -19,6 +20,7 @@ from api.app import create_app
 from api.database import Connection, Database, Transaction, create_pool
 from api.passwords import Passwords
 from api.settings import Settings
+from api.tokens import TokenSubject, secret_key
 
 Sql = psycopg.Connection[tuple[object, ...]]
 
@@ -31,11 +33,21 @@ def passwords() -> Passwords:
     return Passwords()
 
 
+def settings_for(database_url: str, **overrides: str) -> Settings:
+    return Settings.from_env(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "JWT_ACCESS_SECRET": TEST_SECRET,
+            "DB_POOL_MAX_SIZE": "4",
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings.from_env(
-        {"APP_ENV": "test", "DATABASE_URL": database_url, "JWT_ACCESS_SECRET": TEST_SECRET, "DB_POOL_MAX_SIZE": "4"}
-    )
+    return settings_for(database_url)
 
 
 @pytest.fixture
@@ -52,12 +64,14 @@ def database(pool: ConnectionPool[Connection]) -> Database:
 
 @dataclass(frozen=True)
 class Session:
-    """A logged-in user: their token and ids."""
+    """A logged-in user: their tokens and ids."""
 
     token: str
     user_id: str
     organization_id: str
     email: str
+    session_id: str
+    refresh_token: str
 
     @property
     def headers(self) -> dict[str, str]:
@@ -94,7 +108,14 @@ class Api:
     def session_of(result: falcon.testing.Result) -> Session:
         assert result.status_code in (200, 201), result.json
         body = result.json
-        return Session(body["access_token"], body["user"]["id"], body["organization"]["id"], body["user"]["email"])
+        return Session(
+            body["access_token"],
+            body["user"]["id"],
+            body["organization"]["id"],
+            body["user"]["email"],
+            body["session_id"],
+            body["refresh_token"],
+        )
 
     def register(self, email: str | None = None, organization: str = "Acme") -> Session:
         email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
@@ -131,12 +152,17 @@ class Api:
 
 def begin_as(database: Database, session: Session | None, *, read_only: bool) -> Transaction:
     """Opens a request transaction exactly as the API does for this session (or none)."""
-    return database.begin(
-        read_only=read_only,
-        request_id="test",
-        user_id=uuid.UUID(session.user_id) if session else None,
-        organization_id=uuid.UUID(session.organization_id) if session else None,
-    )
+    subject = None
+    if session is not None:
+        subject = TokenSubject(
+            uuid.UUID(session.user_id), uuid.UUID(session.organization_id), uuid.UUID(session.session_id)
+        )
+    return database.begin(read_only=read_only, request_id="test", subject=subject)
+
+
+def sign(claims: dict[str, Any], secret: str = TEST_SECRET, algorithm: str = "HS256") -> str:
+    """A token as the server would sign it with this secret (the kid included)."""
+    return jwt.encode(claims, secret, algorithm=algorithm, headers={"kid": secret_key(secret, signing=True).kid})
 
 
 @pytest.fixture
@@ -147,6 +173,27 @@ def app(settings: Settings, pool: ConnectionPool[Connection], passwords: Passwor
 @pytest.fixture
 def api(app: falcon.App[Any, Any]) -> Api:
     return Api(falcon.testing.TestClient(app))
+
+
+AppFactory = Callable[..., Api]
+
+
+@pytest.fixture
+def make_api(database_url: str, passwords: Passwords) -> Iterator[AppFactory]:
+    """Another instance of the app on this test's database, with its own settings (the
+    environment's names as keywords) and pool: as a second server or serverless instance."""
+    pools: list[ConnectionPool[Connection]] = []
+
+    def make(passwords_: Passwords | None = None, **env: str) -> Api:
+        settings = settings_for(database_url, **env)
+        pool = create_pool(settings, open_now=False)
+        pool.open(wait=True)
+        pools.append(pool)
+        return Api(falcon.testing.TestClient(create_app(settings, pool, passwords_ or passwords)))
+
+    yield make
+    for pool in pools:
+        pool.close()
 
 
 @dataclass(frozen=True)

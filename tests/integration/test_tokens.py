@@ -13,7 +13,10 @@ import jwt
 import psycopg
 import pytest
 
-from tests.integration.conftest import PASSWORD, TEST_SECRET, Api, Session, Tenant
+from api.tokens import secret_key
+from tests.integration.conftest import PASSWORD, TEST_SECRET, Api, Session, Tenant, sign
+
+OUR_KID = secret_key(TEST_SECRET, signing=True).kid
 
 
 def claims_for(session: Session, **overrides: Any) -> dict[str, Any]:
@@ -21,6 +24,7 @@ def claims_for(session: Session, **overrides: Any) -> dict[str, Any]:
     claims = {
         "sub": session.user_id,
         "org_id": session.organization_id,
+        "sid": session.session_id,
         "role": "ORG_ADMIN",
         "iat": now,
         "exp": now + 600,
@@ -50,11 +54,14 @@ def test_missing_and_malformed_authorization(api: Api) -> None:
 
 def test_expired_token(api: Api, tenant: Tenant) -> None:
     past = int(time.time()) - 3600
-    assert_unauthorized(api, jwt.encode(claims_for(tenant.user, iat=past - 60, exp=past), TEST_SECRET))
+    assert_unauthorized(api, sign(claims_for(tenant.user, iat=past - 60, exp=past)))
 
 
 def test_token_signed_with_another_secret(api: Api, tenant: Tenant) -> None:
-    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), "another-secret-" + "y" * 60))
+    # Another secret, whether it names its own kid or ours.
+    other = "another-secret-" + "y" * 60
+    assert_unauthorized(api, sign(claims_for(tenant.user), other))
+    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), other, headers={"kid": OUR_KID}))
 
 
 def test_tampered_payload(api: Api, tenant: Tenant) -> None:
@@ -66,22 +73,34 @@ def test_tampered_payload(api: Api, tenant: Tenant) -> None:
 
 
 def test_alg_none_and_other_algorithms_are_refused(api: Api, tenant: Tenant) -> None:
-    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), None, algorithm="none"))
-    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), TEST_SECRET, algorithm="HS512"))
+    none = jwt.encode(claims_for(tenant.user), None, algorithm="none", headers={"kid": OUR_KID})  # type: ignore[arg-type]
+    assert_unauthorized(api, none)
+    assert_unauthorized(api, sign(claims_for(tenant.user), TEST_SECRET, algorithm="HS512"))
+    # No kid, or one the server does not know, is refused before any signature check.
+    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), TEST_SECRET))
+    assert_unauthorized(api, jwt.encode(claims_for(tenant.user), TEST_SECRET, headers={"kid": "elsewhere"}))
 
 
 @pytest.mark.parametrize(
     "override",
-    [{"iss": "someone-else"}, {"aud": "another-api"}, {"jti": None}, {"org_id": None}, {"sub": "not-a-uuid"}],
-    ids=["issuer", "audience", "no-jti", "no-org", "bad-sub"],
+    [
+        {"iss": "someone-else"},
+        {"aud": "another-api"},
+        {"jti": None},
+        {"org_id": None},
+        {"sub": "not-a-uuid"},
+        {"sid": None},
+        {"sid": str(uuid.uuid4())},
+    ],
+    ids=["issuer", "audience", "no-jti", "no-org", "bad-sub", "no-session", "unknown-session"],
 )
 def test_wrong_or_missing_claims(api: Api, tenant: Tenant, override: dict[str, Any]) -> None:
-    assert_unauthorized(api, jwt.encode(claims_for(tenant.user, **override), TEST_SECRET))
+    assert_unauthorized(api, sign(claims_for(tenant.user, **override)))
 
 
 def test_a_well_formed_token_of_ours_is_accepted(api: Api, tenant: Tenant) -> None:
     # The counterpart of the failures above: the same claims, correctly signed, work.
-    token = jwt.encode(claims_for(tenant.user), TEST_SECRET)
+    token = sign(claims_for(tenant.user))
     assert api.get("/projects", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
 
@@ -110,7 +129,7 @@ def test_demotion_applies_to_the_next_request_whatever_the_token_says(api: Api, 
     assert api.get("/invitations", as_=tenant.user).status_code == 403
     assert api.post("/projects", {"name": "nope"}, as_=tenant.user).status_code == 403
     # A token claiming ORG_ADMIN changes nothing: the role claim is informational.
-    forged_role = jwt.encode(claims_for(tenant.reader, role="ORG_ADMIN"), TEST_SECRET)
+    forged_role = sign(claims_for(tenant.reader, role="ORG_ADMIN"))
     assert api.get("/invitations", headers={"Authorization": f"Bearer {forged_role}"}).status_code == 403
 
 
@@ -132,12 +151,12 @@ def forged_claims(session: Session) -> dict[str, dict[str, Any]]:
 
 def test_claims_of_the_wrong_type_or_lifetime_are_refused(api: Api, tenant: Tenant) -> None:
     for name, override in forged_claims(tenant.user).items():
-        token = jwt.encode(claims_for(tenant.user, **override), TEST_SECRET)
+        token = sign(claims_for(tenant.user, **override))
         result = api.get("/projects", headers={"Authorization": f"Bearer {token}"})
         assert result.status_code == 401, name
     # The longest lifetime the server issues (TTL), plus the leeway, is still accepted.
     now = int(time.time())
-    at_the_limit = jwt.encode(claims_for(tenant.user, iat=now, exp=now + 900 + 30), TEST_SECRET)
+    at_the_limit = sign(claims_for(tenant.user, iat=now, exp=now + 900 + 30))
     assert api.get("/projects", headers={"Authorization": f"Bearer {at_the_limit}"}).status_code == 200
 
 

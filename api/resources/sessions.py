@@ -1,0 +1,75 @@
+"""The caller's sessions: refresh with rotation, logout, listing and revoking their own
+sessions, and switching organization. Sessions are the user's own: nobody else sees them."""
+
+from __future__ import annotations
+
+import uuid
+
+import falcon
+
+from api.body import FieldChecks, read_json
+from api.database import Database
+from api.hooks import caller, request_id, transaction
+from api.middleware import Access
+from api.opaque_tokens import new_opaque_token, opaque_token_hash
+from api.problems import not_found, unauthorized
+from api.schemas import RefreshBody, SwitchOrganizationBody
+from api.sessions import SessionIssuer
+
+
+class RefreshResource:
+    """Presenting a refresh token that was already rotated revokes its whole session; that
+    revocation commits even though the answer is a 401."""
+
+    access = Access.PUBLIC
+
+    def __init__(self, database: Database, sessions: SessionIssuer) -> None:
+        self._database = database
+        self._sessions = sessions
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, RefreshBody)
+        checks = FieldChecks()
+        checks.token("refresh_token", body.refresh_token)
+        checks.done()
+        new_token, new_token_hash = new_opaque_token()
+        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            session = tx.one(
+                "refresh_session",
+                {"token_hash": opaque_token_hash(body.refresh_token), "new_token_hash": new_token_hash},
+            )
+        assert session is not None
+        if session["outcome"] != "rotated":
+            raise unauthorized("The refresh token is unknown, already used, or its session has ended.")
+        self._sessions.answer(resp, session, new_token)
+
+
+class LogoutResource:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
+        resp.status = falcon.HTTP_204
+
+
+class SessionsResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"items": transaction(req).all("list_my_sessions"), "next_cursor": None}
+
+    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, session_id: uuid.UUID) -> None:
+        # Row security shows a user their own sessions only: anyone else's is not found.
+        if transaction(req).one("revoke_my_session", {"id": session_id}) is None:
+            raise not_found("session of yours")
+        resp.status = falcon.HTTP_204
+
+
+class SwitchOrganizationResource:
+    """A new session in another organization of the caller's; the current one stays."""
+
+    def __init__(self, sessions: SessionIssuer) -> None:
+        self._sessions = sessions
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req, SwitchOrganizationBody)
+        refresh_token, params = self._sessions.new_session(req, caller(req).user_id, body.organization_id)
+        session = transaction(req).one("start_session", params)
+        assert session is not None  # iam.start_session returns a row or raises
+        self._sessions.answer(resp, session, refresh_token)

@@ -1,0 +1,64 @@
+"""What a signed-in client holds: an access token naming its session, and the session's
+refresh token. Used by every flow that opens or renews a session."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import falcon
+
+from api.client_address import client_address
+from api.opaque_tokens import new_opaque_token
+from api.settings import Network
+from api.tokens import AccessTokens
+
+MAX_USER_AGENT = 512
+
+
+def answer_with_secret(resp: falcon.Response, body: dict[str, Any]) -> None:
+    """A response that carries a token: no cache along the way may keep a copy."""
+    resp.media = body
+    resp.cache_control = ["no-store"]
+
+
+class SessionIssuer:
+    def __init__(self, tokens: AccessTokens, refresh_ttl_seconds: int, trusted_proxies: tuple[Network, ...]) -> None:
+        self.tokens = tokens
+        self.refresh_ttl_seconds = refresh_ttl_seconds
+        self.trusted_proxies = trusted_proxies
+
+    def new_session(
+        self, req: falcon.Request, user_id: uuid.UUID, organization_id: uuid.UUID
+    ) -> tuple[str, dict[str, Any]]:
+        """A refresh token, and the parameters of iam.start_session / iam.sign_in for it."""
+        refresh_token, refresh_token_hash = new_opaque_token()
+        address = client_address(req, self.trusted_proxies)
+        return refresh_token, {
+            "user_id": user_id,
+            "organization_id": organization_id,
+            "refresh_token_hash": refresh_token_hash,
+            "ttl_seconds": self.refresh_ttl_seconds,
+            "user_agent": (req.user_agent or "")[:MAX_USER_AGENT] or None,
+            "client_address": str(address) if address else None,
+        }
+
+    def answer(self, resp: falcon.Response, session: dict[str, Any], refresh_token: str) -> None:
+        """The sign-in answer for a row of iam.start_session, iam.sign_in or iam.refresh_session."""
+        answer_with_secret(
+            resp,
+            {
+                "user": {"id": session["user_id"], "email": session["email"]},
+                "organization": {"id": session["organization_id"], "name": session["organization_name"]},
+                "role": session["role"],
+                "session_id": session["session_id"],
+                "access_token": self.tokens.issue(
+                    session["user_id"], session["organization_id"], session["role"], session["session_id"]
+                ),
+                "token_type": "Bearer",
+                "expires_in": self.tokens.ttl_seconds,
+                "refresh_token": refresh_token,
+                # Sessions end at a fixed time after sign-in; refreshing does not extend them.
+                "refresh_token_expires_at": session["expires_at"],
+            },
+        )

@@ -1,0 +1,210 @@
+"""Login throttling, counted in PostgreSQL: per email and per client address, atomic under
+parallel guesses, shared by every instance, blind to whether an account exists, bounded in
+size; and password hashing under a per-process limit."""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import falcon.testing
+from argon2 import PasswordHasher
+
+from api.passwords import Passwords
+from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql
+
+WRONG = "not the password at all"
+
+
+class CountingPasswords(Passwords):
+    """The real hasher, counting how many password checks ran."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.verified = 0
+        self._lock = threading.Lock()
+
+    def verify(self, stored_hash: str | None, password: str) -> bool:
+        matched = super().verify(stored_hash, password)  # raises HashingBusy before any check
+        with self._lock:
+            self.verified += 1
+        return matched
+
+
+def login(api: Api, email: str, password: str = WRONG, **kwargs: Any) -> falcon.testing.Result:
+    return api.post("/auth/login", {"email": email, "password": password}, **kwargs)
+
+
+def assert_throttled(result: falcon.testing.Result, window: int = 900) -> None:
+    assert result.status_code == 429, result.text
+    assert result.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(result.headers["retry-after"]) <= window
+
+
+def test_an_email_is_throttled_after_its_failures_even_with_the_right_password(make_api: AppFactory) -> None:
+    api = make_api(LOGIN_MAX_FAILURES="3")
+    victim, bystander = api.register("victim@example.com"), api.register("bystander@example.com")
+    assert [login(api, victim.email).status_code for _ in range(3)] == [401, 401, 401]
+    assert_throttled(login(api, victim.email, PASSWORD))
+    # One throttled account never blocks another.
+    assert login(api, bystander.email, PASSWORD).status_code == 200
+    # Successful logins are not failures.
+    assert [login(api, bystander.email, PASSWORD).status_code for _ in range(4)] == [200] * 4
+
+
+def test_the_window_passes(make_api: AppFactory) -> None:
+    api = make_api(LOGIN_MAX_FAILURES="2", LOGIN_WINDOW_SECONDS="2")
+    user = api.register()
+    login(api, user.email)
+    login(api, user.email)
+    assert_throttled(login(api, user.email, PASSWORD), window=2)
+    time.sleep(2.1)
+    assert login(api, user.email, PASSWORD).status_code == 200
+
+
+def test_parallel_guesses_get_at_most_the_limit_of_password_checks(make_api: AppFactory) -> None:
+    passwords = CountingPasswords(wait_seconds=10)
+    api = make_api(passwords, LOGIN_MAX_FAILURES="10")
+    target = api.register("target@example.com")
+    passwords.verified = 0
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: login(api, target.email).status_code, range(30)))
+    assert passwords.verified <= 10
+    assert statuses.count(401) == passwords.verified
+    assert statuses.count(429) == 30 - passwords.verified
+    assert_throttled(login(api, target.email, PASSWORD))
+
+
+def test_unknown_emails_are_counted_and_answered_like_known_ones(make_api: AppFactory) -> None:
+    api = make_api(LOGIN_MAX_FAILURES="2")
+    known = api.register("known@example.com")
+    answers = {}
+    for email in (known.email, "unknown@example.com"):
+        results = [login(api, email) for _ in range(3)]
+        answers[email] = [(r.status_code, r.json["title"], r.json["detail"]) for r in results]
+    assert answers[known.email] == answers["unknown@example.com"]
+    assert [status for status, _, _ in answers[known.email]] == [401, 401, 429]
+
+
+def test_failed_logins_take_as_long_for_unknown_emails(make_api: AppFactory) -> None:
+    """Not a speed target: the two answers must cost the same work (one Argon2 check, the
+    same round trips), so their medians stay close however fast the machine is."""
+    api = make_api(LOGIN_MAX_FAILURES="1000", LOGIN_MAX_FAILURES_PER_IP="1000")
+    known = api.register()
+    timings: dict[str, list[float]] = {known.email: [], "nobody@example.com": []}
+    for _ in range(15):
+        for email, samples in timings.items():
+            started = time.perf_counter()
+            assert login(api, email).status_code == 401
+            samples.append(time.perf_counter() - started)
+    known_median, unknown_median = (statistics.median(samples) for samples in timings.values())
+    assert 0.75 < unknown_median / known_median < 1.33, (known_median, unknown_median)
+
+
+def test_a_client_address_is_throttled_across_emails(make_api: AppFactory) -> None:
+    api = make_api(LOGIN_MAX_FAILURES_PER_IP="4")
+    for n in range(4):
+        assert login(api, f"spray-{n}@example.com", remote_addr="198.51.100.7").status_code == 401
+    assert_throttled(login(api, "spray-9@example.com", remote_addr="198.51.100.7"))
+    assert login(api, "spray-9@example.com", remote_addr="198.51.100.8").status_code == 401
+    # IPv6 clients are counted per /64.
+    for n in range(4):
+        login(api, f"v6-{n}@example.com", remote_addr=f"2001:db8:1:2::{n + 1}")
+    assert_throttled(login(api, "v6-9@example.com", remote_addr="2001:db8:1:2:ffff::9"))
+    assert login(api, "v6-9@example.com", remote_addr="2001:db8:1:3::1").status_code == 401
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(make_api: AppFactory) -> None:
+    behind_proxy = make_api(LOGIN_MAX_FAILURES_PER_IP="2", TRUSTED_PROXIES="127.0.0.1/32, 10.0.0.0/8")
+    forwarded = {"X-Forwarded-For": "203.0.113.5, 10.1.2.3"}
+    assert login(behind_proxy, "a@example.com", headers=forwarded).status_code == 401
+    assert login(behind_proxy, "b@example.com", headers=forwarded).status_code == 401
+    assert_throttled(login(behind_proxy, "c@example.com", headers=forwarded))
+    # A client that writes its own X-Forwarded-For is still counted by the right-most untrusted hop.
+    spoofed = {"X-Forwarded-For": "192.0.2.99, 203.0.113.5, 10.1.2.3"}
+    assert_throttled(login(behind_proxy, "d@example.com", headers=spoofed))
+    assert login(behind_proxy, "d@example.com", headers={"X-Forwarded-For": "203.0.113.6"}).status_code == 401
+
+    # Without trusted proxies the header is ignored: the socket peer is counted.
+    direct = make_api(LOGIN_MAX_FAILURES_PER_IP="2")
+    for n in range(2):
+        login(direct, f"e{n}@example.com", remote_addr="198.51.100.50", headers={"X-Forwarded-For": f"192.0.2.{n}"})
+    assert_throttled(
+        login(direct, "f@example.com", remote_addr="198.51.100.50", headers={"X-Forwarded-For": "192.0.2.77"})
+    )
+
+
+def test_two_instances_share_the_counters(make_api: AppFactory) -> None:
+    first, second = make_api(LOGIN_MAX_FAILURES="3"), make_api(LOGIN_MAX_FAILURES="3")
+    user = first.register()
+    login(first, user.email)
+    login(second, user.email)
+    login(first, user.email)
+    assert_throttled(login(second, user.email, PASSWORD))
+    assert_throttled(login(first, user.email, PASSWORD))
+
+
+def test_throttling_is_recorded_once_per_window(make_api: AppFactory, owner: Sql) -> None:
+    api = make_api(LOGIN_MAX_FAILURES="2")
+    user = api.register()
+    for _ in range(5):
+        login(api, user.email)
+    actions = owner.execute(
+        "SELECT action, count(*) FROM iam.audit_events WHERE action LIKE 'login.%%' GROUP BY action ORDER BY action"
+    ).fetchall()
+    assert actions == [("login.failed", 2), ("login.throttled", 1)]
+
+
+def test_a_wrong_current_password_counts_as_a_failed_login(make_api: AppFactory) -> None:
+    api = make_api(LOGIN_MAX_FAILURES="2")
+    user = api.register()
+    body = {"current_password": WRONG, "new_password": "a brand new passphrase"}
+    assert api.post("/auth/change-password", body, as_=user).status_code == 401
+    assert login(api, user.email).status_code == 401
+    assert_throttled(api.post("/auth/change-password", {**body, "current_password": PASSWORD}, as_=user))
+    assert_throttled(login(api, user.email, PASSWORD))
+
+
+def test_the_counters_do_not_grow_without_bound(make_api: AppFactory, owner: Sql) -> None:
+    api = make_api(LOGIN_WINDOW_SECONDS="60")
+    owner.execute(
+        "INSERT INTO iam.login_throttle (subject, window_started_at, failures)"
+        " SELECT sha256(n::text::bytea), now() - interval '2 minutes', 3 FROM generate_series(1, 50) AS n"
+    )
+    login(api, "anyone@example.com")
+    remaining = owner.execute(
+        "SELECT count(*) FROM iam.login_throttle WHERE window_started_at < now() - interval '60 seconds'"
+    ).fetchone()
+    assert remaining == (30,)  # every attempt clears up to 20 expired counters
+    purged = owner.execute("SELECT * FROM iam.purge_expired(60)").fetchone()
+    assert purged == (30, 0)
+    assert owner.execute("SELECT count(*) FROM iam.login_throttle").fetchone() == (2,)  # the live email and address
+
+
+def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, owner: Sql) -> None:
+    # A deliberately slow hasher (about a second per check) holds the one slot.
+    slow = CountingPasswords(
+        hasher=PasswordHasher(time_cost=40, memory_cost=19 * 1024, parallelism=1), wait_seconds=0.1
+    )
+    api = make_api(slow)
+    owner.execute("INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [slow.hash(PASSWORD)])
+    slow.verified = 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(login, api, "slow@example.com")
+        time.sleep(0.2)
+        busy = login(api, "slow@example.com")
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert busy.headers["content-type"] == "application/problem+json"
+        registering = api.post(
+            "/auth/register", {"email": "new@example.com", "password": PASSWORD, "organization_name": "N"}
+        )
+        assert registering.status_code == 503
+        assert first.result().status_code == 401
+    assert slow.verified == 1
+    # The refused attempt was given back: only the one that was checked counts.
+    counted = owner.execute("SELECT max(failures) FROM iam.login_throttle").fetchone()
+    assert counted == (1,)

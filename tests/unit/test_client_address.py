@@ -1,0 +1,40 @@
+"""The client address: the socket peer, or the right-most untrusted X-Forwarded-For hop
+when the peer is a trusted proxy."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import falcon.testing
+import pytest
+
+from api.client_address import client_address, throttle_subject
+
+PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("198.51.100.1", None, "198.51.100.1"),
+        ("198.51.100.1", "203.0.113.9", "198.51.100.1"),  # an untrusted peer's header proves nothing
+        ("10.0.0.2", None, "10.0.0.2"),
+        ("10.0.0.2", "203.0.113.9", "203.0.113.9"),
+        ("10.0.0.2", "192.0.2.1, 203.0.113.9, 10.0.0.3", "203.0.113.9"),
+        ("10.0.0.2", "10.0.0.4, 10.0.0.3", "10.0.0.4"),  # proxies all the way: the left-most
+        ("10.0.0.2", "junk, 203.0.113.9", "203.0.113.9"),
+        ("10.0.0.2", "203.0.113.9, junk", "10.0.0.2"),  # garbage from a trusted hop: stop there
+        ("::1", "2001:db8::5", "2001:db8::5"),
+        ("::ffff:198.51.100.3", None, "198.51.100.3"),
+    ],
+)
+def test_client_address(peer: str, forwarded: str | None, expected: str) -> None:
+    headers = {"X-Forwarded-For": forwarded} if forwarded else {}
+    req = falcon.testing.create_req(remote_addr=peer, headers=headers)
+    assert str(client_address(req, PROXIES)) == expected
+
+
+def test_ipv6_clients_are_throttled_per_64() -> None:
+    assert throttle_subject(ipaddress.ip_address("2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
+    assert throttle_subject(ipaddress.ip_address("198.51.100.3")) == "198.51.100.3"
+    assert throttle_subject(None) == "unknown"
