@@ -1,8 +1,9 @@
 """The per-request transaction, and the one place that sets the tenant context.
 
 A request is one transaction on one pooled connection: BEGIN (READ ONLY for GET/HEAD),
-SET LOCAL ROLE iam_api, the transaction-local `app.*` settings, and the caller's membership
-read back from the database, all in a single round trip. Nothing else writes `app.*`.
+SET LOCAL ROLE iam_api, and iam.enter_context(), which sets the transaction-local `app.*`
+settings and returns the caller's membership and session, all in a single round trip.
+Nothing else writes `app.*`.
 Connections run in autocommit mode so that BEGIN travels with the rest of that first
 round trip instead of costing one of its own.
 """
@@ -70,9 +71,9 @@ class Transaction:
         returns the caller's membership and session there, read from the database (None:
         no subject, or no active membership through a live session)."""
         params = {
-            "user_id": str(subject.user_id) if subject else "",
-            "org_id": str(subject.organization_id) if subject else "",
-            "session_id": str(subject.session_id) if subject else "",
+            "user_id": subject.user_id if subject else None,
+            "org_id": subject.organization_id if subject else None,
+            "session_id": subject.session_id if subject else None,
             "request_id": self._request_id,
         }
         # Several statements in one round trip need client-side binding (psycopg's own

@@ -44,10 +44,11 @@ CREATE FUNCTION iam.audit_actor_user_id() RETURNS uuid
 $$;
 
 CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    SELECT pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') AND EXISTS (
+BEGIN
+    RETURN pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') AND EXISTS (
         SELECT
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
@@ -56,7 +57,8 @@ CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
           AND m.user_id = iam.current_user_id()
           AND u.is_active
           AND rp.permission_key = permission
-    )
+    );
+END
 $$;
 
 CREATE FUNCTION iam.change_own_password(p_password_hash text) RETURNS void
@@ -138,24 +140,21 @@ CREATE FUNCTION iam.create_organization_for(p_name text, p_user_id uuid) RETURNS
 $$;
 
 CREATE FUNCTION iam.current_org_id() RETURNS uuid
-    LANGUAGE sql STABLE
-    SET search_path TO ''
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    SELECT nullif(pg_catalog.current_setting('app.org_id', true), '')::uuid
+    SELECT CAST(NULLIF(pg_catalog.current_setting('app.org_id', true), '') AS pg_catalog.uuid)
 $$;
 
 CREATE FUNCTION iam.current_session_id() RETURNS uuid
-    LANGUAGE sql STABLE
-    SET search_path TO ''
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    SELECT nullif(pg_catalog.current_setting('app.session_id', true), '')::uuid
+    SELECT CAST(NULLIF(pg_catalog.current_setting('app.session_id', true), '') AS pg_catalog.uuid)
 $$;
 
 CREATE FUNCTION iam.current_user_id() RETURNS uuid
-    LANGUAGE sql STABLE
-    SET search_path TO ''
+    LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    SELECT nullif(pg_catalog.current_setting('app.user_id', true), '')::uuid
+    SELECT CAST(NULLIF(pg_catalog.current_setting('app.user_id', true), '') AS pg_catalog.uuid)
 $$;
 
 CREATE FUNCTION iam.dba_org_id() RETURNS uuid
@@ -189,6 +188,36 @@ BEGIN
     UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'admin_removal'
     WHERE user_id = OLD.user_id AND organization_id = OLD.organization_id AND revoked_at IS NULL;
     RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) RETURNS TABLE(user_id uuid, email text, organization_id uuid, organization_name text, session_id uuid, role text, permissions text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('app.user_id', coalesce(p_user_id::text, ''), true),
+            pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true),
+            pg_catalog.set_config('app.session_id', coalesce(p_session_id::text, ''), true),
+            pg_catalog.set_config('app.request_id', coalesce(p_request_id, ''), true),
+            pg_catalog.set_config('TimeZone', 'UTC', true);
+    IF p_user_id IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT u.id, u.email, o.id, o.name, s.id, m.role,
+               ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
+                     WHERE rp.role_key = m.role ORDER BY rp.permission_key)
+        FROM iam.organization_memberships AS m
+        JOIN iam.users AS u ON u.id = m.user_id
+        JOIN iam.organizations AS o ON o.id = m.organization_id
+        JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
+        WHERE m.organization_id = p_organization_id
+          AND m.user_id = p_user_id
+          AND s.id = p_session_id
+          AND s.revoked_at IS NULL
+          AND s.expires_at > pg_catalog.now()
+          AND u.is_active;
 END
 $$;
 
@@ -1033,6 +1062,9 @@ GRANT ALL ON FUNCTION iam.dba_org_id() TO iam_dba;
 REVOKE ALL ON FUNCTION iam.end_sessions_of_deactivated_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.end_sessions_of_removed_member() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.find_login(p_email text) TO iam_api;

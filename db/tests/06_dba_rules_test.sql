@@ -1,6 +1,6 @@
 -- DBAs under RLS: the grant is the boundary, not the setting any role can change.
 BEGIN;
-SELECT plan(16);
+SELECT plan(17);
 SELECT iam_test.seed();
 
 SELECT throws_ok(
@@ -47,6 +47,8 @@ SELECT set_config('app.org_id', iam_test.id('org B')::text, true);
 SELECT throws_ok($$SELECT iam.caller_has_permission('users:manage')$$, '42501', NULL,
     'a DBA cannot ask whether any user holds a permission anywhere');
 SELECT throws_ok($$SELECT iam.current_user_id()$$, '42501', NULL, 'a DBA cannot call the API''s user helper');
+SELECT throws_ok($$SELECT * FROM iam.enter_context(iam_test.id('admin_b'), iam_test.id('org B'), gen_random_uuid(), 'x')$$,
+    '42501', NULL, 'a DBA cannot open an API context');
 SELECT set_config('app.org_id', iam_test.id('org A')::text, true);
 
 -- Adding someone to a granted organization would make their account readable.

@@ -8,7 +8,7 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 import falcon.testing
 from argon2 import PasswordHasher
@@ -184,17 +184,30 @@ def test_the_counters_do_not_grow_without_bound(make_api: AppFactory, owner: Sql
     assert owner.execute("SELECT count(*) FROM iam.login_throttle").fetchone() == (2,)  # the live email and address
 
 
+class GatedHasher(PasswordHasher):
+    """Argon2 whose checks wait for a signal: the test decides how long a slot stays taken."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.checking = threading.Event()
+        self.go_on = threading.Event()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.checking.set()
+        self.go_on.wait(timeout=10)
+        return super().verify(hash, password)
+
+
 def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, owner: Sql) -> None:
-    # A deliberately slow hasher (about a second per check) holds the one slot.
-    slow = CountingPasswords(
-        hasher=PasswordHasher(time_cost=40, memory_cost=19 * 1024, parallelism=1), wait_seconds=0.1
+    hasher = GatedHasher()
+    passwords = CountingPasswords(hasher=hasher, wait_seconds=0.1)
+    api = make_api(passwords)
+    owner.execute(
+        "INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [passwords.hash(PASSWORD)]
     )
-    api = make_api(slow)
-    owner.execute("INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [slow.hash(PASSWORD)])
-    slow.verified = 0
     with ThreadPoolExecutor(max_workers=1) as pool:
         first = pool.submit(login, api, "slow@example.com")
-        time.sleep(0.2)
+        assert hasher.checking.wait(timeout=10)  # the one slot is taken
         busy = login(api, "slow@example.com")
         assert busy.status_code == 503
         assert busy.headers["retry-after"] == "1"
@@ -203,8 +216,10 @@ def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, o
             "/auth/register", {"email": "new@example.com", "password": PASSWORD, "organization_name": "N"}
         )
         assert registering.status_code == 503
+        hasher.go_on.set()
         assert first.result().status_code == 401
-    assert slow.verified == 1
+    assert passwords.verified == 1
     # The refused attempt was given back: only the one that was checked counts.
     counted = owner.execute("SELECT max(failures) FROM iam.login_throttle").fetchone()
     assert counted == (1,)
+    assert owner.execute("SELECT count(*) FROM iam.users WHERE email = 'new@example.com'").fetchone() == (0,)

@@ -69,7 +69,7 @@ def test_policy_suite(pgtap_database: str) -> None:
     )
     assert setup.returncode == 0, setup.stderr
     files = sorted(str(path) for path in SQL_TESTS.glob("*_test.sql"))
-    assert len(files) >= 9
+    assert len(files) >= 10
     # pg_prove takes no connection string; libpq's environment variables reach its psql.
     params = conninfo_to_dict(pgtap_database)
     env = {
