@@ -13,4 +13,4 @@ RUN pip install --no-cache-dir .
 USER tenant-iam
 EXPOSE 3000
 # Migrations are a separate step: `docker compose run --rm api alembic upgrade head`.
-CMD ["gunicorn", "-c", "python:api.gunicorn_config", "api.app:get_app()"]
+CMD ["gunicorn", "-c", "python:api.gunicorn_config"]

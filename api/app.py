@@ -1,4 +1,5 @@
-"""The WSGI app: create_app(settings, pool) wires it; get_app() is gunicorn's entry point.
+"""The WSGI app: create_app(settings, pool) wires it; get_app() builds it from the environment
+(api/asgi.py serves it under gunicorn; any WSGI server can too).
 
 Where a request goes: RequestIdMiddleware -> TransactionMiddleware (token, one transaction,
 tenant context) -> a resource in api/resources (permission hook, named queries) -> commit
@@ -136,7 +137,7 @@ def create_app(
 
 
 def get_app() -> falcon.App[falcon.Request, falcon.Response]:
-    """Gunicorn's entry point (`api.app:get_app()`): one pool per worker process."""
+    """The app from the environment, with its own pool: one per worker process."""
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("api").info("starting with %r", settings)

@@ -22,15 +22,30 @@ _NAMED_FIELD = re.compile(r"field `(?P<field>[^`]+)`")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
+def read_body(req: falcon.Request) -> bytes:
+    """The request's body, read once, in full, and kept: TransactionMiddleware reads it before
+    the transaction begins, so that a slow client never holds one open."""
+    cached: bytes | None = req.context.get("body")
+    if cached is not None:
+        return cached
+    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
+        raise body_too_large()
+    data = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    if len(data) > MAX_BODY_BYTES:
+        raise body_too_large()
+    req.context.body = data
+    return data
+
+
+def body_too_large() -> falcon.HTTPError:
+    return problem(413, "Body too large", f"The body must be at most {MAX_BODY_BYTES} bytes.")
+
+
 def read_json(req: falcon.Request, schema: type[T]) -> T:
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise problem(415, "Unsupported media type", "Send the body as application/json.")
-    if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
-        raise problem(413, "Body too large", f"The body must be at most {MAX_BODY_BYTES} bytes.")
-    data = req.bounded_stream.read(MAX_BODY_BYTES + 1)
-    if len(data) > MAX_BODY_BYTES:
-        raise problem(413, "Body too large", f"The body must be at most {MAX_BODY_BYTES} bytes.")
+    data = read_body(req)
     try:
         body = msgspec.json.decode(data, type=schema)
     except msgspec.ValidationError as exc:

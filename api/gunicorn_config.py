@@ -1,4 +1,16 @@
-"""Gunicorn settings, shared by `make run` and the container: `gunicorn -c python:api.gunicorn_config`."""
+"""Gunicorn settings, shared by `make run` and the container: `gunicorn -c python:api.gunicorn_config`.
+
+The worker class was chosen by measurement on this 2-core machine (wrk -t2 -c32 on
+GET /projects/{id}, interleaved runs, after the database-side work of migration 0005):
+- gthread (2 workers x 4 threads): 510-1,100 req/s. Unsafe to expose: 16 clients sending a
+  header line per second made other requests time out after 5 s, since a trickling client
+  keeps a thread; 3 slow bodies held 3 transactions idle in transaction.
+- sync: ~1,100 req/s, but one slow client stops a whole worker: only behind a buffering proxy.
+- asgi (gunicorn's asyncio worker) in front of the WSGI app through a2wsgi, bodies read on
+  the event loop first (api/asgi.py): 775-780 req/s; with 64 slow-header clients and 16 slow
+  bodies at once, other requests answered in 2-6 ms and no transaction was left open.
+Safety decides: the asyncio worker. Its cost is the thread hop into the app, not the database.
+"""
 
 from __future__ import annotations
 
@@ -7,18 +19,21 @@ import os
 from api import server_errors
 from api.settings import env_int
 
+wsgi_app = "api.asgi:get_asgi_app()"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int(os.environ, 'PORT', 3000, minimum=1, maximum=65535)}"
-# Threads share each worker's connection pool; argon2 releases the GIL while hashing.
-worker_class = "gthread"
+worker_class = "asgi"
 workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
-threads = env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1, maximum=256)
+# Open connections per worker: idle and slow ones cost a coroutine each, not a thread.
+worker_connections = 1000
+# Threads that run the app per worker are GUNICORN_THREADS (api/asgi.py); each holds at
+# most one pooled database connection at a time.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s pid=%(p)s'
 graceful_timeout = 10
 
 # Request limits, enforced by gunicorn before the app runs (the README lists them): a
 # request line over 4094 bytes is a 414; more than 100 header fields, or one over 8190
-# bytes, is a 431. Bodies are limited by the app (api/body.py, 1 MiB).
+# bytes, is a 431. Bodies are limited to 1 MiB and 30 s (api/asgi.py, api/body.py).
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

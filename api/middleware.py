@@ -11,6 +11,7 @@ from typing import Any
 import falcon
 import psycopg
 
+from api.body import read_body
 from api.database import Database, Transaction
 from api.problems import answer_with_problem, database_problem, problem, unauthorized
 from api.tokens import AccessTokens, InvalidToken
@@ -82,6 +83,8 @@ class TransactionMiddleware:
         req.context.request_id = req.context.client_request_id or req.context.request_id
         if access is Access.SIGNED_IN:
             return
+        # The whole body first: however slowly it arrives, no transaction waits for it.
+        read_body(req)
         req.context.transaction = self._database.begin(
             read_only=req.method in ("GET", "HEAD"), request_id=req.context.request_id, subject=req.context.subject
         )

@@ -24,9 +24,7 @@ def main() -> int:
             return 2
         upgrade(url)
         print(f"tenant-iam: serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)", file=sys.stderr)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config", "api.app:get_app()"], env=env
-        )
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"], env=env)
         try:
             return server.wait()
         except KeyboardInterrupt:

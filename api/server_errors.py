@@ -1,24 +1,27 @@
 """Problem+json for the requests gunicorn refuses before the app sees them.
 
 Gunicorn answers an overlong request line (414), too many or too large header fields (431)
-and malformed requests (400) itself, with an HTML page. It has no hook for that page: its
-workers call `gunicorn.util.write_error`, so the server configuration replaces that one
-function (`install()`), and those answers look like every other error of this API.
+and malformed requests (400) itself, as HTML (its threaded and sync workers) or plain text
+(its asyncio worker). It has no hook for those answers: each kind of worker writes them
+through one function, `gunicorn.util.write_error` and `ASGIProtocol._send_error_response`,
+so the server configuration replaces those two (`install()`), and the answers look like
+every other error of this API.
 """
 
 from __future__ import annotations
 
 import socket
 import uuid
+from http import HTTPStatus
 
 import gunicorn.util
 import msgspec
+from gunicorn.asgi.protocol import ASGIProtocol
 
 MAX_DETAIL = 200
 
 
-def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
-    """gunicorn.util.write_error's signature; the status and reason are gunicorn's own."""
+def problem_response(status: int, reason: str, message: str, extra_headers: str = "") -> bytes:
     request_id = uuid.uuid4().hex
     body = msgspec.json.encode(
         {
@@ -35,10 +38,29 @@ def write_problem(sock: socket.socket, status: int, reason: str, message: str) -
         "Content-Type: application/problem+json\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"X-Request-ID: {request_id}\r\n"
+        f"{extra_headers}"
         "\r\n"
     )
-    gunicorn.util.write_nonblock(sock, head.encode("latin-1") + body)
+    return head.encode("latin-1") + body
+
+
+def write_problem(sock: socket.socket, status: int, reason: str, message: str) -> None:
+    """gunicorn.util.write_error's signature (threaded and sync workers)."""
+    gunicorn.util.write_nonblock(sock, problem_response(status, reason, message))
+
+
+def send_problem(
+    protocol: ASGIProtocol, status: int, message: str, extra_headers: tuple[tuple[str, str], ...] = ()
+) -> None:
+    """ASGIProtocol._send_error_response's signature (the asyncio worker)."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in extra_headers)
+    protocol._safe_write(problem_response(status, reason, message, extra))
 
 
 def install() -> None:
     gunicorn.util.write_error = write_problem
+    ASGIProtocol._send_error_response = send_problem

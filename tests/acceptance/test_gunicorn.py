@@ -3,21 +3,24 @@ README's walkthrough driven over HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.conftest import as_role, create_database, database_on, drop_database
@@ -36,6 +39,7 @@ def free_port() -> int:
 class Server:
     url: str
     log: Path
+    database_url: str
 
 
 @pytest.fixture(scope="session")
@@ -59,7 +63,7 @@ def server(
     log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
     log = log_path.open("wb")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config", "api.app:get_app()"],
+        [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -76,7 +80,7 @@ def server(
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
                 time.sleep(0.2)
-        yield Server(url, log_path)
+        yield Server(url, log_path, env["DATABASE_URL"])
     finally:
         server.terminate()
         server.wait(timeout=15)
@@ -214,3 +218,77 @@ def test_login_throttling_holds_across_gunicorn_workers(server: Server) -> None:
     login_lines = [line for line in server.log.read_text().splitlines() if "POST /auth/login" in line]
     workers = {match[1] for line in login_lines if (match := re.search(r"pid=<(\d+)>", line))}
     assert len(workers) == 2, login_lines
+
+
+class SlowClients:
+    """Connections that trickle a request for a few seconds (bounded), as a hostile client would."""
+
+    def __init__(
+        self, server: Server, count: int, opening: bytes, drip: Callable[[int], bytes], seconds: float
+    ) -> None:
+        host, port = server.url.removeprefix("http://").split(":")
+        self._sockets = [socket.create_connection((host, int(port)), timeout=10) for _ in range(count)]
+        for connection in self._sockets:
+            connection.sendall(opening)
+        self._drip, self._until = drip, time.monotonic() + seconds
+        self._thread = threading.Thread(target=self._trickle, daemon=True)
+        self._thread.start()
+
+    def _trickle(self) -> None:
+        step = 0
+        while time.monotonic() < self._until:
+            for connection in self._sockets:
+                with contextlib.suppress(OSError):
+                    connection.sendall(self._drip(step))
+            step += 1
+            time.sleep(0.5)
+
+    def close(self) -> None:
+        self._thread.join()
+        for connection in self._sockets:
+            connection.close()
+
+
+def probe_ms(server: Server) -> float:
+    started = time.monotonic()
+    with urllib.request.urlopen(f"{server.url}/health/live", timeout=5) as response:  # noqa: S310
+        assert response.status == 200
+    return (time.monotonic() - started) * 1000
+
+
+def test_clients_trickling_headers_do_not_make_others_wait(server: Server) -> None:
+    slow = SlowClients(
+        server, 64, b"GET /health/live HTTP/1.1\r\nHost: x\r\n", lambda step: b"X-Slow-%d: y\r\n" % step, seconds=4
+    )
+    try:
+        time.sleep(1)
+        waits = [probe_ms(server) for _ in range(5)]
+    finally:
+        slow.close()
+    assert max(waits) < 1000, waits
+
+
+def test_clients_trickling_bodies_hold_no_transaction(server: Server) -> None:
+    status, admin = call(
+        server.url,
+        "POST",
+        "/auth/register",
+        {"email": "trickle@example.com", "password": "correct horse battery", "organization_name": "T"},
+    )
+    assert status == 201
+    opening = (
+        b"POST /projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+        b"Authorization: Bearer " + admin["access_token"].encode() + b'\r\n\r\n{"name": "'
+    )
+    slow = SlowClients(server, 16, opening, lambda step: b"a", seconds=4)
+    try:
+        time.sleep(1.5)
+        with psycopg.connect(server.database_url) as observer:
+            states = observer.execute(
+                "SELECT state FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchall()
+        waits = [probe_ms(server) for _ in range(3)]
+    finally:
+        slow.close()
+    assert ("idle in transaction",) not in states, states
+    assert max(waits) < 1000, waits

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 import uuid
+from typing import Any
 
 import falcon.testing
 import psycopg
@@ -207,3 +210,41 @@ def test_head_answers_wherever_get_does_without_a_body(api: Api, tenant: Tenant)
     assert api.call("HEAD", "/audit-events", tenant.reader).status_code == 403
     assert api.call("HEAD", f"/projects/{project['id']}", tenant.reader).status_code == 200
     assert api.call("HEAD", "/auth/login").status_code == 405
+
+
+class SlowBody(io.RawIOBase):
+    """A request body that, while the app reads it, looks at what the database is doing."""
+
+    def __init__(self, data: bytes, owner: psycopg.Connection[tuple[object, ...]]) -> None:
+        self._data = io.BytesIO(data)
+        self._owner = owner
+        self.open_transactions: list[object] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        row = self._owner.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+        ).fetchone()
+        self.open_transactions.append(row[0] if row else None)
+        return self._data.readinto(buffer)
+
+
+def test_the_body_is_read_before_the_transaction_begins(
+    app: falcon.App[Any, Any], tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    data = json.dumps({"name": "Read first", "description": "x" * 1900}).encode()
+    body = SlowBody(data, owner)
+    environ = falcon.testing.create_environ(
+        method="POST",
+        path="/projects",
+        headers={**tenant.admin.headers, "Content-Type": "application/json", "Content-Length": str(len(data))},
+    )
+    environ["wsgi.input"] = io.BufferedReader(body, buffer_size=256)
+    answered: list[str] = []
+    app(environ, lambda status, headers, exc_info=None: answered.append(status))  # type: ignore[arg-type]
+    assert answered == ["201 Created"]
+    assert body.open_transactions
+    assert set(body.open_transactions) == {0}
