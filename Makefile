@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format db-migrate db-rollback db-schema clean
+.PHONY: run test lint format db-migrate db-rollback db-schema seed-data bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PYTHON) || python3 -m venv $(VENV)
@@ -37,6 +37,17 @@ db-rollback: $(STAMP)
 # Rewrites db/schema.sql from the migrations; a test fails while it is stale.
 db-schema: $(STAMP)
 	$(PYTHON) -m db.schema_snapshot
+
+# Fills the database (DATABASE_URL, else the embedded one) with SCALE projects over 1,000
+# tenants, with COPY: for benchmarks.
+SCALE ?= 100000
+seed-data: $(STAMP)
+	$(PYTHON) -m db.seed_data --scale $(SCALE)
+
+# The API under its production server configuration against the database's own limit;
+# prints one table and writes JSON under .bench/ (see tests/bench).
+bench: $(STAMP)
+	$(PYTHON) -m tests.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

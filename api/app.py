@@ -37,7 +37,7 @@ from api.sessions import SessionIssuer
 from api.settings import Settings
 from api.text import ascii_uuid
 from api.tokens import AccessTokens
-from db.migrate import head_revision
+from db.revisions import head_revision
 
 
 class MsgspecJSON(falcon.media.BaseHandler):
@@ -84,7 +84,9 @@ def create_app(
     tokens = AccessTokens.from_settings(settings)
     sessions = SessionIssuer(tokens, settings.jwt_refresh_ttl_seconds, settings.trusted_proxies)
     passwords = passwords or Passwords(
-        concurrency=settings.password_hash_concurrency, wait_seconds=settings.password_hash_wait_ms / 1000
+        concurrency=settings.password_hash_concurrency,
+        queue=settings.password_hash_queue,
+        wait_seconds=settings.password_hash_wait_ms / 1000,
     )
     throttle = LoginThrottle(settings)
 

@@ -104,6 +104,6 @@ async def read_body(receive: Receive) -> bytes | None:
 
 def get_asgi_app() -> AsgiApp:
     """gunicorn's entry point (api/gunicorn_config.py): one app, pool and thread pool per worker."""
-    threads = env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1, maximum=256)
+    threads = env_int(os.environ, "GUNICORN_THREADS", 8, minimum=1, maximum=256)
     wsgi: AsgiApp = WSGIMiddleware(get_app(), workers=threads)  # type: ignore[arg-type,assignment]
     return WholeBodies(wsgi)

@@ -49,6 +49,7 @@ class Settings:
     login_window_seconds: int = 900
     trusted_proxies: tuple[Network, ...] = ()
     password_hash_concurrency: int = 1
+    password_hash_queue: int = 2
     password_hash_wait_ms: int = 500
 
     def __repr__(self) -> str:
@@ -63,7 +64,8 @@ class Settings:
             f"jwt_issuer={self.jwt_issuer!r}, jwt_audience={self.jwt_audience!r}, "
             f"login_max_failures={self.login_max_failures}/{self.login_max_failures_per_ip} per "
             f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
-            f"password_hashing={self.password_hash_concurrency} at once, wait {self.password_hash_wait_ms}ms, "
+            f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
+            f"at most {self.password_hash_wait_ms}ms, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, log_level={self.log_level!r})"
         )
 
@@ -122,6 +124,7 @@ class Settings:
             login_window_seconds=env_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1, maximum=86400),
             trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
+            password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 2, minimum=0, maximum=256),
             password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
         )
 

@@ -25,3 +25,9 @@ def test_duplicate_names_are_refused(tmp_path: Path) -> None:
     (tmp_path / "b.sql").write_text("-- name: one\n-- Says one again.\nSELECT 1\n")
     with pytest.raises(ValueError, match="defined twice"):
         load_queries(tmp_path)
+
+
+def test_the_app_reads_the_same_head_revision_as_alembic() -> None:
+    from db import migrate, revisions
+
+    assert revisions.head_revision() == migrate.head_revision()

@@ -1,0 +1,464 @@
+"""`make bench`: the API under its production server configuration, driven by wrk over
+loopback, beside the database's own limit for the same transactions (pgbench, as iam_api,
+prepared), plus a login flood, memory per worker and a scaling line. Prints one table and
+writes the results as JSON under .bench/ (git-ignored).
+
+Ratios within one run are what to compare: absolute numbers drift on shared machines.
+The server is TEST_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL; the
+bench makes a database of its own there. BENCH_SCALES (default 1000,100000,1000000) sets
+the scaling line's project counts; BENCH_SECONDS (default 8) each run's length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api.tokens import AccessTokens, secret_key
+from db.embedded import embedded_postgres_url
+from db.migrate import upgrade
+from db.queries import QUERIES
+from db.schema_snapshot import pg_tool
+from db.seed_data import BENCH_PASSWORD, BENCH_SESSIONS, Focus, focus, refresh_token, seed
+from tests.gunicorn_server import running_gunicorn
+
+LUA = Path(__file__).parent / "lua"
+RESULTS = Path(".bench")
+DATABASE = "iam_bench"
+THREADS, CONNECTIONS = 2, 32
+SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
+SCALES = [int(n) for n in os.environ.get("BENCH_SCALES", "1000,100000,1000000").split(",")]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+Result = dict[str, Any]
+
+
+@contextlib.contextmanager
+def server_url() -> Iterator[str]:
+    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with embedded_postgres_url() as url:
+        yield url
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        print("bench: installing wrk from Debian's packages")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        found = shutil.which("wrk")
+    assert found, "wrk could not be installed"
+    return found
+
+
+def fresh_database(server: str) -> str:
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {DATABASE}")
+    return make_conninfo(server, dbname=DATABASE)
+
+
+# CPU time, read from /proc: the server's workers, and the database's backends when the
+# database runs on this machine. Steadier than throughput on a shared machine.
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def backend_pids(database_url: str) -> list[int]:
+    host = conninfo_to_dict(database_url).get("host", "")
+    if host not in ("", "127.0.0.1", "localhost", "::1") and not str(host).startswith("/"):
+        return []
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def wrk(
+    url: str, script: str, env: dict[str, str], *, connections: int = CONNECTIONS, seconds: int = SECONDS
+) -> Result:
+    command = [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        url,
+    ]
+    run_env = {**os.environ, **env, "BENCH_LUA": str(LUA), "BENCH_THREADS": str(THREADS)}
+    output = subprocess.run(command, env=run_env, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"^BENCH (\{.*\})$", output, re.MULTILINE)
+    assert match, output
+    result: Result = json.loads(match[1])
+    result["requests_per_second"] = result["requests"] / result["seconds"]
+    return result
+
+
+def measured(
+    url: str,
+    script: str,
+    env: dict[str, str],
+    warm_up: dict[str, str],
+    workers: list[int],
+    database_url: str,
+    **kwargs: Any,
+) -> Result:
+    """A wrk run after a short warm-up (with warm_up's environment), with the CPU time per
+    request of the workers and of the database."""
+    wrk(url, script, warm_up, seconds=2, **kwargs)
+    pids = backend_pids(database_url)
+    before = cpu_seconds(workers), cpu_seconds(pids)
+    result = wrk(url, script, env, **kwargs)
+    pids_after = sorted(set(pids) | set(backend_pids(database_url)))
+    python_cpu = cpu_seconds(workers) - before[0]
+    database_cpu = cpu_seconds(pids_after) - before[1] if pids_after else None
+    requests = max(result["requests"], 1)
+    result["python_cpu_ms"] = 1000 * python_cpu / requests
+    result["database_cpu_ms"] = 1000 * database_cpu / requests if database_cpu is not None else None
+    return result
+
+
+# pgbench: each endpoint's transaction, built from the API's own named queries.
+
+
+def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
+    with psycopg.connect(database_url) as connection:
+        cursor = psycopg.ClientCursor(connection)
+
+        def render(query: str, /, **params: Any) -> str:
+            return cursor.mogrify(QUERIES[query], params or None).replace("\n", " ")
+
+        def context(user: bool = True) -> list[str]:
+            ids = (target.admin_id, target.organization_id, target.session_ids[0]) if user else (None, None, None)
+            return [render("enter_context", user_id=ids[0], org_id=ids[1], session_id=ids[2], request_id="bench")]
+
+        read = render("begin_read_only").split("; ")
+        write = render("begin_read_write").split("; ")
+        marker = "'BENCH-MARK'"
+        keys = {"email_key": b"bench-email", "address_key": b"bench-address"}
+        scripts = {
+            "GET /projects/{id}": [*read, *context(), render("get_project", id=target.project_ids[0]), "COMMIT"],
+            "GET /projects?limit=50": [
+                *read,
+                *context(),
+                render("list_projects", limit=51, after_time=None, after_id=None),
+                "COMMIT",
+            ],
+            "POST /projects": [
+                *write,
+                *context(),
+                render("create_project", name="BENCH-MARK", description=None).replace(
+                    marker, "gen_random_uuid()::text"
+                ),
+                "COMMIT",
+            ],
+            "PATCH /projects/{id}": [
+                "\\set k random(0, 199)",
+                *write,
+                *context(),
+                render(
+                    "update_project", id="BENCH-MARK", name=None, set_description=True, description="patched"
+                ).replace(
+                    marker,
+                    "(SELECT id FROM iam.projects WHERE organization_id = iam.current_org_id()"
+                    " AND lower(name) = 'focus-' || lpad(:k::text, 4, '0'))",
+                ),
+                "COMMIT",
+            ],
+            "GET /auth/me": [*read, *context(), "COMMIT"],
+            # Rolled back: the same work every time, on refresh tokens that stay live.
+            "POST /auth/refresh": [
+                f"\\set k random(1, {BENCH_SESSIONS - 1})",
+                *write,
+                *context(user=False),
+                render("refresh_session", token_hash="BENCH-MARK", new_token_hash=b"x")
+                .replace(marker, "sha256(('bench-refresh-' || :k)::bytea)", 1)
+                .replace("'\\x78'::bytea", "gen_random_uuid()::text::bytea"),
+                "ROLLBACK",
+            ],
+            # Both of login's transactions; the Argon2 check between them is the API's own.
+            "POST /auth/login": [
+                *write,
+                *context(user=False),
+                render("find_login", email=target.admin_email),
+                render("reserve_login_attempt", **keys, max_email=10**9, max_address=10**9, window_seconds=900),
+                "COMMIT",
+                *write,
+                *context(user=False),
+                render("release_login_attempt", **keys),
+                render(
+                    "sign_in",
+                    user_id=target.admin_id,
+                    organization_id=target.organization_id,
+                    refresh_token_hash=b"x",
+                    ttl_seconds=3600,
+                    user_agent="pgbench",
+                    client_address="127.0.0.1",
+                    password_rehash=None,
+                ).replace("'\\x78'::bytea", "gen_random_uuid()::text::bytea"),
+                "COMMIT",
+            ],
+        }
+    return {
+        name: "".join(f"{line}\n" if line.startswith("\\") else f"{line};\n" for line in lines)
+        for name, lines in scripts.items()
+    }
+
+
+def pgbench(database_url: str, script: str, folder: Path) -> float:
+    path = folder / f"{uuid.uuid4().hex}.sql"
+    path.write_text(script)
+    command = [
+        pg_tool("pgbench"),
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        "8",
+        "-j",
+        "2",
+        "-T",
+        str(SECONDS),
+        "-f",
+        str(path),
+        database_url,
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)
+    assert match, output
+    return float(match[1])
+
+
+# The scaling line: the same reads as the table grows, with the plan's node types.
+
+
+def plan_nodes(database_url: str, target: Focus, query: str, params: dict[str, Any]) -> list[str]:
+    with psycopg.connect(database_url) as connection:
+        connection.execute("SET LOCAL ROLE iam_api")
+        connection.execute(
+            "SELECT * FROM iam.enter_context(%s, %s, %s, 'bench')",
+            [target.admin_id, target.organization_id, target.session_ids[0]],
+        )
+        row = connection.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {QUERIES[query]}", params).fetchone()
+        connection.rollback()
+    assert row is not None
+    nodes: list[str] = []
+
+    def walk(node: dict[str, Any]) -> None:
+        where = node.get("Index Name") or node.get("Relation Name")
+        nodes.append(f"{node['Node Type']}{f' ({where})' if where else ''}")
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(row[0][0]["Plan"])
+    return nodes
+
+
+def scaling_line(url: str, database_url: str, target: Focus, env: dict[str, str]) -> list[Result]:
+    line = []
+    for scale in SCALES:
+        started = time.monotonic()
+        seed(database_url, scale)
+        seeded_seconds = time.monotonic() - started
+        item = wrk(
+            url, "get.lua", {**env, "BENCH_PATH": f"/projects/{target.project_ids[0]}"}, connections=8, seconds=4
+        )
+        listed = wrk(url, "get.lua", {**env, "BENCH_PATH": "/projects?limit=50"}, connections=8, seconds=4)
+        line.append(
+            {
+                "projects": scale,
+                "seed_seconds": round(seeded_seconds, 1),
+                "item": item,
+                "list": listed,
+                "item_plan": plan_nodes(database_url, target, "get_project", {"id": target.project_ids[0]}),
+                "list_plan": plan_nodes(
+                    database_url, target, "list_projects", {"limit": 51, "after_time": None, "after_id": None}
+                ),
+            }
+        )
+    return line
+
+
+def login_flood(url: str, env: dict[str, str], me_env: dict[str, str]) -> Result:
+    """GET /auth/me while 20 clients flood POST /auth/login."""
+    flood: Result = {}
+
+    def run_flood() -> None:
+        flood.update(wrk(url, "login.lua", env, connections=20, seconds=SECONDS + 4))
+
+    flooding = threading.Thread(target=run_flood)
+    flooding.start()
+    time.sleep(2)
+    me = wrk(url, "get.lua", me_env, connections=8, seconds=SECONDS)
+    flooding.join()
+    return {"me": me, "login": flood}
+
+
+def worker_rss_mb(workers: list[int]) -> list[float]:
+    sizes = []
+    for pid in workers:
+        with contextlib.suppress(OSError):
+            line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("VmRSS:"))
+            sizes.append(int(line.split()[1]) / 1024)
+    return sizes
+
+
+def run() -> Result:
+    ensure_wrk()
+    secret = secrets.token_urlsafe(48)
+    with server_url() as server, tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        database_url = fresh_database(server)
+        upgrade(database_url)
+        seed(database_url, SCALES[0])
+        target = focus(database_url)
+        token = AccessTokens(
+            keys=[secret_key(secret, signing=True)], issuer="tenant-iam", audience="tenant-iam-api", ttl_seconds=86400
+        ).issue(target.admin_id, target.organization_id, "ORG_ADMIN", target.session_ids[0])
+        # The database's limit first: its refresh transaction needs refresh tokens still live.
+        limits = {
+            name: pgbench(database_url, script, folder)
+            for name, script in pgbench_scripts(database_url, target).items()
+        }
+
+        env = {
+            **os.environ,
+            "APP_ENV": "production",
+            "DATABASE_URL": database_url,
+            "JWT_ACCESS_SECRET": secret,
+            "JWT_ACCESS_TTL_SECONDS": "86400",
+            "WEB_CONCURRENCY": "2",
+            "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+        }
+        bench_env = {"BENCH_TOKEN": token}
+        refresh_tokens = [refresh_token(n) for n in range(1, BENCH_SESSIONS)]
+        half = len(refresh_tokens) // 2
+        endpoints: dict[str, tuple[str, dict[str, str], int]] = {
+            "GET /projects/{id}": (
+                "get.lua",
+                {**bench_env, "BENCH_PATH": f"/projects/{target.project_ids[0]}"},
+                CONNECTIONS,
+            ),
+            "GET /projects?limit=50": ("get.lua", {**bench_env, "BENCH_PATH": "/projects?limit=50"}, CONNECTIONS),
+            "POST /projects": ("create_project.lua", bench_env, CONNECTIONS),
+            "PATCH /projects/{id}": (
+                "patch_project.lua",
+                {**bench_env, "BENCH_IDS": ",".join(map(str, target.project_ids))},
+                CONNECTIONS,
+            ),
+            "GET /auth/me": ("get.lua", {**bench_env, "BENCH_PATH": "/auth/me"}, CONNECTIONS),
+            # Its warm-up spends sessions of its own: a spent refresh token revokes its session.
+            "POST /auth/refresh": ("refresh.lua", {"BENCH_REFRESH": ",".join(refresh_tokens[half:])}, CONNECTIONS),
+            # Argon2-bound by design: as many clients as the two workers have hashing slots.
+            "POST /auth/login": ("login.lua", {"BENCH_EMAIL": target.admin_email, "BENCH_PASSWORD": BENCH_PASSWORD}, 2),
+        }
+        with running_gunicorn(env, folder / "server.log") as (url, server_process):
+            workers = children(server_process.pid)
+            table = {}
+            for name, (script, script_env, connections) in endpoints.items():
+                warm_up = {**script_env, "BENCH_REFRESH": ",".join(refresh_tokens[:half])}
+                result = measured(url, script, script_env, warm_up, workers, database_url, connections=connections)
+                result["pgbench_tps"] = limits[name]
+                result["ratio"] = result["requests_per_second"] / limits[name]
+                table[name] = result
+            flood = login_flood(
+                url,
+                {"BENCH_EMAIL": target.admin_email, "BENCH_PASSWORD": BENCH_PASSWORD},
+                {**bench_env, "BENCH_PATH": "/auth/me"},
+            )
+            rss = worker_rss_mb(workers)
+            scaling = scaling_line(url, database_url, target, bench_env)
+    return {"endpoints": table, "login_flood": flood, "worker_rss_mb": rss, "scaling": scaling}
+
+
+def commit() -> str:
+    found = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return found.stdout.strip() or "unknown"
+
+
+def report(results: Result) -> list[str]:
+    lines = [
+        f"{'endpoint':<24}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'pgbench tps':>13}"
+        f"{'API/pgbench':>13}{'CPU ms/req py+db':>19}"
+    ]
+    for name, r in results["endpoints"].items():
+        database = f"{r['database_cpu_ms']:.2f}" if r["database_cpu_ms"] is not None else "?"
+        lines.append(
+            f"{name:<24}{r['requests_per_second']:>8.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
+            f"{r['pgbench_tps']:>13.0f}{r['ratio']:>13.2f}{r['python_cpu_ms']:>11.2f} + {database}"
+        )
+    me, login = results["login_flood"]["me"], results["login_flood"]["login"]
+    lines.append(
+        f"GET /auth/me while 20 clients flood POST /auth/login: p50 {me['p50_ms']:.1f} ms, p99 {me['p99_ms']:.1f} ms "
+        f"({me['requests_per_second']:.0f} req/s; logins {login['requests_per_second']:.0f}/s, "
+        f"{login['errors']} refused with 503)"
+    )
+    lines.append("resident memory per worker: " + ", ".join(f"{mb:.0f} MB" for mb in results["worker_rss_mb"]))
+    lines.append("scaling (projects in the table: GET /projects/{id} and ?limit=50 p50/p99 at 8 connections):")
+    for s in results["scaling"]:
+        lines.append(
+            f"  {s['projects']:>9,}: item {s['item']['p50_ms']:.1f}/{s['item']['p99_ms']:.1f} ms, "
+            f"list {s['list']['p50_ms']:.1f}/{s['list']['p99_ms']:.1f} ms; "
+            f"plans: item {' > '.join(s['item_plan'])}; list {' > '.join(s['list_plan'])}"
+        )
+    return lines
+
+
+def main() -> int:
+    results = run()
+    results["when"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    results["commit"] = commit()
+    results["machine"] = f"{os.cpu_count()} cores, {os.uname().machine}, {os.uname().release}"
+    lines = report(results)
+    print("\n".join([f"tenant-iam bench, {results['when']}, commit {results['commit']}, {results['machine']}", *lines]))
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench-{results['when'].replace(':', '')}.json"
+    path.write_text(json.dumps(results, indent=2, default=str))
+    print(f"written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""Runs the real server the way `make run` and the container do (gunicorn with
+api/gunicorn_config.py) on a free loopback port: for the acceptance tests and `make bench`."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_gunicorn(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """gunicorn serving with `env` (HOST and PORT are set here); its base URL and process,
+    once /health/ready answers. Stopped with SIGTERM, as a deployment would."""
+    port = free_port()
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"],
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/health/ready", timeout=2) as response:  # noqa: S310
+                        if response.status == 200:
+                            break
+                except (urllib.error.URLError, ConnectionError):
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"gunicorn did not start: {log_path.read_text()}") from None
+                    time.sleep(0.2)
+            yield url, server
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
