@@ -22,6 +22,10 @@ from api.settings import env_int
 wsgi_app = "api.asgi:get_asgi_app()"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int(os.environ, 'PORT', 3000, minimum=1, maximum=65535)}"
 worker_class = "asgi"
+# 0.74-0.86 ms of Python CPU per request against 1.40-1.60 ms with asyncio's own loop;
+# named rather than "auto", so that a missing uvloop fails loudly instead of running slower.
+# gunicorn's optional C parser (gunicorn-h1c) made no measurable difference beside it.
+asgi_loop = "uvloop"
 workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
 # Open connections per worker: idle and slow ones cost a coroutine each, not a thread.
 worker_connections = 1000

@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from tests.conftest import as_role, create_database, database_on, drop_database
-from tests.gunicorn_server import running_gunicorn
+from tests.servers import running_gunicorn
 
 pytestmark = pytest.mark.gunicorn
 

@@ -1,5 +1,6 @@
-"""Runs the real server the way `make run` and the container do (gunicorn with
-api/gunicorn_config.py) on a free loopback port: for the acceptance tests and `make bench`."""
+"""Runs a real server on a free loopback port: gunicorn the way `make run` and the container
+do (api/gunicorn_config.py), for the acceptance tests and `make bench`; and granian, the
+alternative `make bench` compares it with."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,14 +22,31 @@ def free_port() -> int:
         return port
 
 
+def gunicorn_command(env: dict[str, str], port: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"]
+
+
+def granian_command(env: dict[str, str], port: int) -> list[str]:
+    """The WSGI app in granian, with as many processes and threads as gunicorn gets."""
+    return [
+        str(Path(sys.executable).parent / "granian"),
+        *("--interface", "wsgi", "--factory", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", env.get("WEB_CONCURRENCY", "2"), "--blocking-threads", env.get("GUNICORN_THREADS", "8")),
+        "api.app:get_app",
+    ]
+
+
 @contextmanager
-def running_gunicorn(env: dict[str, str], log_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """gunicorn serving with `env` (HOST and PORT are set here); its base URL and process,
-    once /health/ready answers. Stopped with SIGTERM, as a deployment would."""
+def running_gunicorn(
+    env: dict[str, str], log_path: Path, command: Callable[[dict[str, str], int], list[str]] = gunicorn_command
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A server (gunicorn unless `command` says otherwise) serving with `env` (HOST and PORT
+    are set here); its base URL and process, once /health/ready answers. Stopped with
+    SIGTERM, as a deployment would."""
     port = free_port()
     with log_path.open("wb") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"],
+            command(env, port),
             env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
             stdout=log,
             stderr=subprocess.STDOUT,
