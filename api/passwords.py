@@ -24,8 +24,9 @@ import ctypes.util
 import os
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -65,7 +66,7 @@ class Passwords:
         hasher: PasswordHasher | None = None,
         *,
         concurrency: int = 1,
-        queue: int = 2,
+        queue: int = 1,
         wait_seconds: float = 0.5,
     ) -> None:
         return_large_buffers_to_the_system()
@@ -74,6 +75,7 @@ class Passwords:
         # Hashing plus waiting: past this many, a request is refused without waiting.
         self._admitted = threading.BoundedSemaphore(concurrency + queue)
         self._wait_seconds = wait_seconds
+        self._holder = threading.local()
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_this_threads_priority
         )
@@ -81,18 +83,31 @@ class Passwords:
         # account's, so timing does not tell who has an account.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
 
-    def _run(self, work: Callable[[], T]) -> T:
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """A hashing slot for the block. A login takes it before anything else, so that a
+        request over capacity is refused (HashingBusy) before it costs a database round trip;
+        hash() and verify() inside the block use it."""
+        if getattr(self._holder, "active", False):
+            yield
+            return
         if not self._admitted.acquire(blocking=False):
             raise HashingBusy
         try:
             if not self._slots.acquire(timeout=self._wait_seconds):
                 raise HashingBusy
+            self._holder.active = True
             try:
-                return self._threads.submit(work).result()
+                yield
             finally:
+                self._holder.active = False
                 self._slots.release()
         finally:
             self._admitted.release()
+
+    def _run(self, work: Callable[[], T]) -> T:
+        with self.slot():
+            return self._threads.submit(work).result()
 
     def hash(self, password: str) -> str:
         return self._run(lambda: self._hasher.hash(password))

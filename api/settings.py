@@ -49,7 +49,7 @@ class Settings:
     login_window_seconds: int = 900
     trusted_proxies: tuple[Network, ...] = ()
     password_hash_concurrency: int = 1
-    password_hash_queue: int = 2
+    password_hash_queue: int = 1
     password_hash_wait_ms: int = 500
 
     def __repr__(self) -> str:
@@ -124,7 +124,7 @@ class Settings:
             login_window_seconds=env_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1, maximum=86400),
             trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
-            password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 2, minimum=0, maximum=256),
+            password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 1, minimum=0, maximum=256),
             password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
         )
 

@@ -2,12 +2,11 @@
 
 Password hashing (~40 ms) never runs inside a transaction: these resources open short
 transactions of their own around it, so a flood of logins holds no database connections.
+A login takes its hashing slot before anything else: past capacity it is a 503 that cost
+nothing, not two transactions.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import falcon
 
@@ -15,30 +14,16 @@ from api.body import FieldChecks, read_json
 from api.client_address import client_address
 from api.database import Database
 from api.hooks import caller, open_transaction, request_id
-from api.login_throttle import Attempt, LoginThrottle, too_many_attempts
+from api.login_throttle import LoginThrottle, too_many_attempts
 from api.middleware import SESSION_ENDED, Access
 from api.opaque_tokens import opaque_token_hash
-from api.passwords import HashingBusy, Passwords
+from api.passwords import Passwords
 from api.problems import unauthorized
 from api.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.sessions import SessionIssuer
 from api.text import normalize_email
 
 LOGIN_FAILED = "Invalid email or password."
-
-
-@contextmanager
-def attempt_given_back_if_busy(
-    req: falcon.Request, database: Database, throttle: LoginThrottle, attempt: Attempt
-) -> Iterator[None]:
-    """Hashing that finds no free slot tried nothing: its reserved attempt is given back
-    before the 503."""
-    try:
-        yield
-    except HashingBusy:
-        with database.transaction(read_only=False, request_id=request_id(req)) as tx:
-            throttle.release(tx, attempt)
-        raise
 
 
 class RegisterResource:
@@ -103,28 +88,29 @@ class LoginResource:
         body = read_json(req, LoginBody)
         email = normalize_email(body.email)
         attempt = self._throttle.attempt(email, client_address(req, self._sessions.trusted_proxies))
-        # 1. Count the attempt and find the account, committed before any hashing.
-        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
-            account = tx.one("find_login", {"email": email})
-            target = body.organization_id or (account["default_organization_id"] if account else None)
-            refusal = self._throttle.reserve(tx, attempt)
-            if refusal is not None and refusal.first and account is not None:
-                tx.run(
-                    "record_login", {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"}
-                )
-        if refusal is not None:
-            raise too_many_attempts(refusal.retry_after_seconds)
-
-        # 2. The password, outside any transaction. Unknown email, wrong password and
-        # inactive account: same work, same answer.
-        stored_hash = account["password_hash"] if account else None
-        with attempt_given_back_if_busy(req, self._database, self._throttle, attempt):
+        # 1. A hashing slot first: past capacity, a 503 before anything else is spent.
+        with self._passwords.slot():
+            # 2. Count the attempt and find the account, committed before any hashing.
+            with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+                account = tx.one("find_login", {"email": email})
+                target = body.organization_id or (account["default_organization_id"] if account else None)
+                refusal = self._throttle.reserve(tx, attempt)
+                if refusal is not None and refusal.first and account is not None:
+                    tx.run(
+                        "record_login",
+                        {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"},
+                    )
+            if refusal is not None:
+                raise too_many_attempts(refusal.retry_after_seconds)
+            # 3. The password, outside any transaction. Unknown email, wrong password and
+            # inactive account: same work, same answer.
+            stored_hash = account["password_hash"] if account else None
             verified = self._passwords.verify(stored_hash, body.password)
             rehash = None
             if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
                 rehash = self._passwords.hash(body.password)
 
-        # 3. The outcome.
+        # 4. The outcome.
         with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
             if account is None or not verified or not account["is_active"] or target is None:
                 # Called for unknown emails too (it then records nothing): the same round trips.
@@ -176,17 +162,16 @@ class ChangePasswordResource:
         new_password = checks.password("new_password", body.new_password)
         checks.done()
 
-        with open_transaction(req, self._database) as tx:
-            if tx.caller is None:
-                raise unauthorized(SESSION_ENDED)
-            attempt = self._throttle.attempt(tx.caller.email, client_address(req, self._sessions.trusted_proxies))
-            account = tx.one("find_login", {"email": tx.caller.email})
-            refusal = self._throttle.reserve(tx, attempt)
-        if refusal is not None:
-            raise too_many_attempts(refusal.retry_after_seconds)
-        assert account is not None
-
-        with attempt_given_back_if_busy(req, self._database, self._throttle, attempt):
+        with self._passwords.slot():
+            with open_transaction(req, self._database) as tx:
+                if tx.caller is None:
+                    raise unauthorized(SESSION_ENDED)
+                attempt = self._throttle.attempt(tx.caller.email, client_address(req, self._sessions.trusted_proxies))
+                account = tx.one("find_login", {"email": tx.caller.email})
+                refusal = self._throttle.reserve(tx, attempt)
+            if refusal is not None:
+                raise too_many_attempts(refusal.retry_after_seconds)
+            assert account is not None
             if not self._passwords.verify(account["password_hash"], body.current_password):
                 raise unauthorized("The current password is wrong.")
             new_hash = self._passwords.hash(new_password)

@@ -179,8 +179,8 @@ def test_login_throttling_holds_across_gunicorn_workers(server: Server) -> None:
 
     # Ten failures (the default limit) in parallel bursts, then more: every later attempt is
     # refused, whichever worker takes it.
-    # Three at a time: within what one worker hashes and queues (1 + 2), so none is a 503.
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    # Two at a time: within what one worker hashes and queues (1 + 1), so none is a 503.
+    with ThreadPoolExecutor(max_workers=2) as pool:
         failures = list(pool.map(attempt, ["wrong password!"] * 10))
         later = list(pool.map(attempt, ["wrong password!"] * 9 + ["right password 123"]))
     assert failures == [401] * 10
