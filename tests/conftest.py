@@ -11,7 +11,6 @@ proves that nothing in the migrations or the app needs a superuser.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -20,17 +19,13 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from db.embedded import embedded_postgres_url
 from db.migrate import upgrade
+from tests.servers import database_server
 
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if configured:
-        yield configured
-        return
-    with embedded_postgres_url() as url:
+    with database_server() as url:
         yield url
 
 

@@ -4,6 +4,7 @@ alternative `make bench` compares it with."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -13,6 +14,20 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from db.embedded import embedded_postgres_url
+
+
+@contextmanager
+def database_server() -> Iterator[str]:
+    """Where tests and the bench make their databases: TEST_DATABASE_URL, else DATABASE_URL,
+    else the embedded PostgreSQL (started for the block)."""
+    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    with embedded_postgres_url() as url:
+        yield url
 
 
 def free_port() -> int:

@@ -23,7 +23,6 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +30,11 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.tokens import AccessTokens, secret_key
-from db.embedded import embedded_postgres_url
 from db.migrate import upgrade
 from db.queries import QUERIES
 from db.schema_snapshot import pg_tool
 from db.seed_data import BENCH_PASSWORD, BENCH_SESSIONS, Focus, focus, refresh_token, seed
-from tests.servers import granian_command, running_gunicorn
+from tests.servers import database_server, granian_command, running_gunicorn
 
 LUA = Path(__file__).parent / "lua"
 RESULTS = Path(".bench")
@@ -46,16 +44,6 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 SCALES = [int(n) for n in os.environ.get("BENCH_SCALES", "1000,100000,1000000").split(",")]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 Result = dict[str, Any]
-
-
-@contextlib.contextmanager
-def server_url() -> Iterator[str]:
-    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if configured:
-        yield configured
-        return
-    with embedded_postgres_url() as url:
-        yield url
 
 
 def ensure_wrk() -> str:
@@ -350,7 +338,7 @@ def worker_rss_mb(workers: list[int]) -> list[float]:
 def run() -> Result:
     ensure_wrk()
     secret = secrets.token_urlsafe(48)
-    with server_url() as server, tempfile.TemporaryDirectory() as scratch:
+    with database_server() as server, tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         database_url = fresh_database(server)
         upgrade(database_url)
