@@ -109,7 +109,7 @@ def create_app(
     routes.add("/auth/refresh", RefreshResource(database, sessions))
     routes.add("/auth/logout", LogoutResource())
     routes.add("/auth/me", MeResource())
-    routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle, sessions))
+    routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle))
     routes.add("/auth/switch-organization", SwitchOrganizationResource(sessions))
     own_sessions = SessionsResource()
     routes.add("/auth/sessions", own_sessions)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import falcon
 
-from api.client_address import Address, throttle_subject
+from api.client_address import client_address, throttle_subject
 from api.database import Transaction
 from api.problems import problem
 from api.settings import Settings
@@ -49,14 +49,16 @@ def too_many_attempts(retry_after_seconds: int) -> falcon.HTTPError:
 
 class LoginThrottle:
     def __init__(self, settings: Settings) -> None:
+        self._trusted_proxies = settings.trusted_proxies
         self._limits = {
             "max_email": settings.login_max_failures,
             "max_address": settings.login_max_failures_per_ip,
             "window_seconds": settings.login_window_seconds,
         }
 
-    @staticmethod
-    def attempt(email: str, address: Address | None) -> Attempt:
+    def attempt(self, req: falcon.Request, email: str) -> Attempt:
+        """The counters an attempt on this email from this request's client address counts against."""
+        address = client_address(req, self._trusted_proxies)
         return Attempt(
             hashlib.sha256(f"email:{email}".encode()).digest(),
             hashlib.sha256(f"address:{throttle_subject(address)}".encode()).digest(),

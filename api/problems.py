@@ -151,8 +151,8 @@ def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HT
 
 
 def answer_with_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
-    """Answers with a problem without failing the request, so its transaction still commits:
-    for refusals that must leave a trace, such as a failed login in the audit trail."""
+    """Answers with a problem where raising one is too late: from process_response, when the
+    request's work could not be committed after its responder succeeded."""
     resp.status = error.status
     resp.set_headers(error.headers or {})
     serialize_problem(req, resp, error)

@@ -26,14 +26,14 @@ class SessionIssuer:
     def __init__(self, tokens: AccessTokens, refresh_ttl_seconds: int, trusted_proxies: tuple[Network, ...]) -> None:
         self.tokens = tokens
         self.refresh_ttl_seconds = refresh_ttl_seconds
-        self.trusted_proxies = trusted_proxies
+        self._trusted_proxies = trusted_proxies
 
     def new_session(
         self, req: falcon.Request, user_id: uuid.UUID, organization_id: uuid.UUID
     ) -> tuple[str, dict[str, Any]]:
         """A refresh token, and the parameters of iam.start_session / iam.sign_in for it."""
         refresh_token, refresh_token_hash = new_opaque_token()
-        address = client_address(req, self.trusted_proxies)
+        address = client_address(req, self._trusted_proxies)
         return refresh_token, {
             "user_id": user_id,
             "organization_id": organization_id,

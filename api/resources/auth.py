@@ -11,7 +11,6 @@ from __future__ import annotations
 import falcon
 
 from api.body import FieldChecks, read_json
-from api.client_address import client_address
 from api.database import Database
 from api.hooks import caller, open_transaction, request_id
 from api.login_throttle import LoginThrottle, too_many_attempts
@@ -87,7 +86,7 @@ class LoginResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, LoginBody)
         email = normalize_email(body.email)
-        attempt = self._throttle.attempt(email, client_address(req, self._sessions.trusted_proxies))
+        attempt = self._throttle.attempt(req, email)
         # 1. A hashing slot first: past capacity, a 503 before anything else is spent.
         with self._passwords.slot():
             # 2. Count the attempt and find the account, committed before any hashing.
@@ -148,13 +147,10 @@ class ChangePasswordResource:
 
     access = Access.SIGNED_IN
 
-    def __init__(
-        self, database: Database, passwords: Passwords, throttle: LoginThrottle, sessions: SessionIssuer
-    ) -> None:
+    def __init__(self, database: Database, passwords: Passwords, throttle: LoginThrottle) -> None:
         self._database = database
         self._passwords = passwords
         self._throttle = throttle
-        self._sessions = sessions
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, ChangePasswordBody)
@@ -166,7 +162,7 @@ class ChangePasswordResource:
             with open_transaction(req, self._database) as tx:
                 if tx.caller is None:
                     raise unauthorized(SESSION_ENDED)
-                attempt = self._throttle.attempt(tx.caller.email, client_address(req, self._sessions.trusted_proxies))
+                attempt = self._throttle.attempt(req, tx.caller.email)
                 account = tx.one("find_login", {"email": tx.caller.email})
                 refusal = self._throttle.reserve(tx, attempt)
             if refusal is not None:

@@ -204,7 +204,7 @@ $$;
 
 -- Housekeeping an operator may also run on a schedule (the login path already clears a
 -- little with every attempt): expired counters, and sessions that expired over a day ago.
---   SELECT * FROM iam.purge_expired();
+--   SELECT * FROM iam.purge_expired(900);  -- pass LOGIN_WINDOW_SECONDS
 CREATE FUNCTION iam.purge_expired(p_window_seconds integer DEFAULT 900)
 RETURNS TABLE (counters_removed bigint, sessions_removed bigint)
 LANGUAGE plpgsql SET search_path = '' AS $$
