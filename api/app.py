@@ -17,12 +17,14 @@ import falcon.routing
 import msgspec
 from psycopg_pool import ConnectionPool
 
+from api import logs
 from api.cursors import Cursors
 from api.database import Connection, Database, create_pool
 from api.login_throttle import LoginThrottle
 from api.middleware import RequestIdMiddleware, TransactionMiddleware
 from api.passwords import Passwords
 from api.problems import register_error_handlers
+from api.request_log import RequestLogMiddleware
 from api.resources.audit import AuditEventsResource
 from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
@@ -90,7 +92,8 @@ def create_app(
     )
     throttle = LoginThrottle(settings)
 
-    middleware: list[RequestIdMiddleware | TransactionMiddleware] = [
+    middleware: list[RequestLogMiddleware | RequestIdMiddleware | TransactionMiddleware] = [
+        RequestLogMiddleware(settings.trusted_proxies),
         RequestIdMiddleware(),
         TransactionMiddleware(database, tokens),
     ]
@@ -141,6 +144,6 @@ def create_app(
 def get_app() -> falcon.App[falcon.Request, falcon.Response]:
     """The app from the environment, with its own pool: one per worker process."""
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     logging.getLogger("api").info("starting with %r", settings)
     return create_app(settings, create_pool(settings))

@@ -7,6 +7,7 @@ the client itself and proves nothing.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 import falcon
@@ -16,6 +17,7 @@ from api.settings import Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=4096)  # every request parses its peer; clients come back
 def parse_address(text: str) -> Address | None:
     try:
         address = ipaddress.ip_address(text.strip())

@@ -17,8 +17,11 @@ Safety decides: the asyncio worker. Its cost is the thread hop into the app, not
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from api import server_errors
+from gunicorn import glogging
+
+from api import logs, server_errors
 from api.settings import env_int
 
 wsgi_app = "api.asgi:get_asgi_app()"
@@ -33,8 +36,23 @@ workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
 worker_connections = 1000
 # Threads that run the app per worker are GUNICORN_THREADS (api/asgi.py); each holds at
 # most one pooled database connection at a time.
-accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(L)ss rid=%({x-request-id}o)s pid=%(p)s'
+
+
+class Logger(glogging.Logger):  # type: ignore[misc]
+    """gunicorn's own lines in the app's format (api/logs.py), and no access log: the app
+    writes the request line (api/request_log.py) with the route template and the caller.
+    gunicorn builds its access-log atoms for every request whenever any log configuration
+    is given (30 us), so access() is cut off here rather than configured away."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        logs.configure(logs.log_format_from_env(os.environ), os.environ.get("LOG_LEVEL", "INFO").upper())
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return
+
+
+logger_class = Logger
 graceful_timeout = 10
 
 # Request limits, enforced by gunicorn before the app runs (the README lists them): a

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
+from api.logs import LogFormat, log_format_from_env
 from api.text import ascii_int
 
 AppEnv = Literal["development", "test", "production"]
@@ -40,6 +41,7 @@ class Settings:
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 5.0
     log_level: str = "INFO"
+    log_format: LogFormat = "json"
     jwt_access_secret_previous: str | None = field(default=None, repr=False)
     jwt_private_key_file: Path | None = None
     jwt_previous_public_key_file: Path | None = None
@@ -66,7 +68,8 @@ class Settings:
             f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
             f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
             f"at most {self.password_hash_wait_ms}ms, "
-            f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, log_level={self.log_level!r})"
+            f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, "
+            f"log_level={self.log_level!r}, log_format={self.log_format!r})"
         )
 
     @classmethod
@@ -89,6 +92,10 @@ class Settings:
         if previous_secret is not None:
             check_secret("JWT_ACCESS_SECRET_PREVIOUS", previous_secret)
 
+        try:
+            chosen_log_format = log_format_from_env(env)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
         log_level = env.get("LOG_LEVEL", "INFO").upper()
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}")
@@ -113,6 +120,7 @@ class Settings:
             db_pool_max_size=pool_max,
             db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
             log_level=log_level,
+            log_format=chosen_log_format,
             jwt_access_secret_previous=previous_secret,
             jwt_private_key_file=env_file(env, "JWT_PRIVATE_KEY_FILE"),
             jwt_previous_public_key_file=env_file(env, "JWT_PREVIOUS_PUBLIC_KEY_FILE"),

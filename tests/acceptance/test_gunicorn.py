@@ -34,6 +34,45 @@ class Server:
     database_url: str
 
 
+def test_each_request_is_one_json_line_with_the_route_and_the_caller(server: Server) -> None:
+    password = "a password for the log test"
+    status, admin = call(
+        server.url,
+        "POST",
+        "/auth/register",
+        {"email": "logged@example.com", "password": password, "organization_name": "Logged"},
+    )
+    assert status == 201
+    token = admin["access_token"]
+    status, project = call(server.url, "POST", "/projects", {"name": "Logged"}, token)
+    assert status == 201
+    assert call(server.url, "GET", f"/projects/{project['id']}?x=1", token=token)[0] == 200
+
+    lines = log_lines(server.log)
+    [line] = [
+        line
+        for line in lines
+        if line.get("route") == "/projects/{project_id}" and line.get("user_id") == admin["user"]["id"]
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+    assert line["level"] == "INFO"
+    assert line["method"] == "GET"
+    assert line["status"] == 200
+    assert line["org_id"] == admin["organization"]["id"]
+    assert line["client"] == "127.0.0.1"
+    assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+    assert isinstance(line["duration_ms"], float)
+    # The raw path (with its id and query) and the secrets never appear.
+    text = server.log.read_text()
+    for secret in (project["id"] + "?x=1", password, token, admin["refresh_token"]):
+        assert secret not in text
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The server's log: every line must be one JSON object (APP_ENV=test logs JSON)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 @pytest.fixture(scope="session")
 def server(
     server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
@@ -185,9 +224,8 @@ def test_login_throttling_holds_across_gunicorn_workers(server: Server) -> None:
         later = list(pool.map(attempt, ["wrong password!"] * 9 + ["right password 123"]))
     assert failures == [401] * 10
     assert later == [429] * 10
-    login_lines = [line for line in server.log.read_text().splitlines() if "POST /auth/login" in line]
-    workers = {match[1] for line in login_lines if (match := re.search(r"pid=<(\d+)>", line))}
-    assert len(workers) == 2, login_lines
+    login_lines = [line for line in log_lines(server.log) if line.get("route") == "/auth/login"]
+    assert len({line["pid"] for line in login_lines}) == 2, login_lines
 
 
 class SlowClients:
