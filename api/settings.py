@@ -40,6 +40,7 @@ class Settings:
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 5.0
+    db_prepared_statements: bool = True
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     jwt_access_secret_previous: str | None = field(default=None, repr=False)
@@ -69,6 +70,7 @@ class Settings:
             f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
             f"at most {self.password_hash_wait_ms}ms, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, "
+            f"db_prepared_statements={self.db_prepared_statements}, "
             f"log_level={self.log_level!r}, log_format={self.log_format!r})"
         )
 
@@ -119,6 +121,7 @@ class Settings:
             db_pool_min_size=pool_min,
             db_pool_max_size=pool_max,
             db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
+            db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
             log_level=log_level,
             log_format=chosen_log_format,
             jwt_access_secret_previous=previous_secret,
@@ -181,6 +184,18 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """true/false (also 1/0, yes/no, on/off), else a SettingsError naming the variable."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("true", "1", "yes", "on"):
+        return True
+    if raw in ("false", "0", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

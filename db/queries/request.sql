@@ -1,11 +1,13 @@
 -- name: begin_read_write
--- Opens a request's transaction as iam_api, whatever role DATABASE_URL logs in as.
-BEGIN ISOLATION LEVEL READ COMMITTED;
-SET LOCAL ROLE iam_api
+-- Opens a request's transaction.
+BEGIN ISOLATION LEVEL READ COMMITTED
 
 -- name: begin_read_only
--- Opens a GET/HEAD request's transaction as iam_api; PostgreSQL refuses any write in it.
-BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
+-- Opens a GET/HEAD request's transaction; PostgreSQL refuses any write in it.
+BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY
+
+-- name: set_api_role
+-- Runs the rest of the transaction as iam_api, whatever role DATABASE_URL logs in as.
 SET LOCAL ROLE iam_api
 
 -- name: enter_context

@@ -10,13 +10,14 @@ from typing import Any
 
 import falcon.testing
 import psycopg
+import pytest
 
 from api.app import create_app
 from api.database import create_pool
 from api.passwords import Passwords
 from api.settings import Settings
 from db.migrate import head_revision
-from tests.integration.conftest import TEST_SECRET, Api, Tenant
+from tests.integration.conftest import TEST_SECRET, Api, Tenant, settings_for
 
 
 def assert_problem(result: falcon.testing.Result, status: int) -> dict[str, object]:
@@ -248,3 +249,21 @@ def test_the_body_is_read_before_the_transaction_begins(
     assert answered == ["201 Created"]
     assert body.open_transactions
     assert set(body.open_transactions) == {0}
+
+
+@pytest.mark.parametrize(("setting", "prepares"), [("true", True), ("false", False)])
+def test_prepared_statements_follow_the_setting(
+    database_url: str, passwords: Passwords, setting: str, prepares: bool
+) -> None:
+    """Behind a transaction-mode pooler the API must prepare nothing (DB_PREPARED_STATEMENTS=false)."""
+    settings = settings_for(database_url, DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_PREPARED_STATEMENTS=setting)
+    with create_pool(settings, open_now=False) as pool:
+        api = Api(falcon.testing.TestClient(create_app(settings, pool, passwords)))
+        admin = api.register()
+        api.create_project(admin)
+        assert api.get("/projects", as_=admin).status_code == 200
+        # The pool's one connection served every request above: what has it prepared?
+        with pool.connection() as connection:
+            prepared = connection.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+    assert prepared is not None
+    assert (prepared["n"] > 0) is prepares

@@ -17,6 +17,21 @@ def test_defaults() -> None:
     assert settings.port == 3000
     assert settings.jwt_access_ttl_seconds == 900
     assert settings.invitation_ttl_seconds == 7 * 24 * 3600
+    assert settings.db_prepared_statements is True
+    assert settings.log_format == "json"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("OFF", False), ("true", True)])
+def test_prepared_statements_switch(value: str, expected: bool) -> None:
+    env = {"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "DB_PREPARED_STATEMENTS": value}
+    assert Settings.from_env(env).db_prepared_statements is expected
+
+
+def test_development_logs_text_and_production_json_unless_told() -> None:
+    development = {"APP_ENV": "development", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET}
+    assert Settings.from_env(development).log_format == "text"
+    assert Settings.from_env({**development, "LOG_FORMAT": "json"}).log_format == "json"
+    assert Settings.from_env({**development, "APP_ENV": "test"}).log_format == "json"
 
 
 @pytest.mark.parametrize(
@@ -29,6 +44,8 @@ def test_defaults() -> None:
         ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": "70000"}, "PORT"),
         ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "JWT_ACCESS_TTL_SECONDS": "0"}, "JWT_ACCESS_TTL_SECONDS"),
         ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+        ({"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "DB_PREPARED_STATEMENTS": "no?"}, "DB_PREPARED_STATEMENTS"),
         (
             {"DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "DB_POOL_MIN_SIZE": "5", "DB_POOL_MAX_SIZE": "2"},
             "DB_POOL_MAX_SIZE",
