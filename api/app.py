@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from importlib.metadata import version
 
 import falcon
 import falcon.media
@@ -22,12 +23,14 @@ from api.cursors import Cursors
 from api.database import Connection, Database, create_pool
 from api.login_throttle import LoginThrottle
 from api.middleware import RequestIdMiddleware, TransactionMiddleware
+from api.openapi import Route, openapi_document
 from api.passwords import Passwords
 from api.problems import register_error_handlers
 from api.request_log import RequestLogMiddleware
 from api.resources.audit import AuditEventsResource
 from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
+from api.resources.docs import DocsResource, OpenApiResource
 from api.resources.health import LiveResource, ReadyResource
 from api.resources.invitations import InvitationsResource
 from api.resources.jwks import JwksResource
@@ -68,15 +71,18 @@ def answer_head_like_get(resource: object) -> None:
 
 
 class Routes:
-    """Adds routes to the app; every resource answers HEAD wherever it answers GET."""
+    """Adds routes to the app, and keeps the table that /openapi.json is built from; every
+    resource answers HEAD wherever it answers GET."""
 
     def __init__(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
         self._app = app
+        self.table: list[Route] = []
         app.router_options.converters["uuid"] = CanonicalUUIDConverter
 
     def add(self, template: str, resource: object, suffix: str | None = None) -> None:
         answer_head_like_get(resource)
         self._app.add_route(template, resource, suffix=suffix)
+        self.table.append(Route(template, resource, suffix))
 
 
 def create_app(
@@ -138,6 +144,13 @@ def create_app(
     routes.add("/projects/{project_id:uuid}", projects, suffix="item")
 
     routes.add("/audit-events", AuditEventsResource(cursors))
+
+    openapi = OpenApiResource()
+    routes.add("/openapi.json", openapi)
+    docs = DocsResource()
+    routes.add("/docs", docs)
+    routes.add("/docs/{asset}", docs, suffix="asset")
+    openapi.publish(openapi_document(routes.table, version("tenant-iam")))
     return app
 
 

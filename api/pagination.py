@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import datetime
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import falcon
+import msgspec
 
 from api.cursors import Cursors, invalid_cursor
 from api.problems import FieldError, ValidationProblem
+from api.responses import from_rows
 from api.text import ascii_int
+
+T = TypeVar("T", bound=msgspec.Struct)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -40,11 +44,12 @@ class KeysetPager:
                 raise invalid_cursor() from None
         return {"limit": limit + 1, "after_time": after_time, "after_id": after_id}
 
-    def page(self, rows: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    def page(self, rows: list[dict[str, Any]], params: dict[str, Any], shape: type[T]) -> dict[str, Any]:
+        """`items` (as `shape`) and `next_cursor`, the fields of a page type."""
         limit = params["limit"] - 1
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]
             last = rows[-1]
             next_cursor = self._cursors.encode(self._kind, [last[self._time_column].isoformat(), str(last["id"])])
-        return {"items": rows, "next_cursor": next_cursor}
+        return {"items": from_rows(rows, shape), "next_cursor": next_cursor}

@@ -7,16 +7,18 @@ import uuid
 from typing import Any
 
 import falcon
+import msgspec
 
 from api.client_address import client_address
 from api.opaque_tokens import new_opaque_token
+from api.responses import OrganizationRef, SignedIn, UserRef
 from api.settings import Network
 from api.tokens import AccessTokens
 
 MAX_USER_AGENT = 512
 
 
-def answer_with_secret(resp: falcon.Response, body: dict[str, Any]) -> None:
+def answer_with_secret(resp: falcon.Response, body: msgspec.Struct) -> None:
     """A response that carries a token: no cache along the way may keep a copy."""
     resp.media = body
     resp.cache_control = ["no-store"]
@@ -47,18 +49,17 @@ class SessionIssuer:
         """The sign-in answer for a row of iam.start_session, iam.sign_in or iam.refresh_session."""
         answer_with_secret(
             resp,
-            {
-                "user": {"id": session["user_id"], "email": session["email"]},
-                "organization": {"id": session["organization_id"], "name": session["organization_name"]},
-                "role": session["role"],
-                "session_id": session["session_id"],
-                "access_token": self.tokens.issue(
+            SignedIn(
+                user=UserRef(id=session["user_id"], email=session["email"]),
+                organization=OrganizationRef(id=session["organization_id"], name=session["organization_name"]),
+                role=session["role"],
+                session_id=session["session_id"],
+                access_token=self.tokens.issue(
                     session["user_id"], session["organization_id"], session["role"], session["session_id"]
                 ),
-                "token_type": "Bearer",
-                "expires_in": self.tokens.ttl_seconds,
-                "refresh_token": refresh_token,
-                # Sessions end at a fixed time after sign-in; refreshing does not extend them.
-                "refresh_token_expires_at": session["expires_at"],
-            },
+                token_type="Bearer",  # noqa: S106 (the scheme's name, not a secret)
+                expires_in=self.tokens.ttl_seconds,
+                refresh_token=refresh_token,
+                refresh_token_expires_at=session["expires_at"],
+            ),
         )

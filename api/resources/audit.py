@@ -7,20 +7,31 @@ import uuid
 import falcon
 
 from api.cursors import Cursors
-from api.hooks import require, transaction
+from api.hooks import transaction
+from api.openapi import CURSOR, LIMIT, Query, operation
 from api.pagination import KeysetPager
 from api.problems import FieldError, ValidationProblem
+from api.responses import AuditEvent, AuditEventPage
 from api.text import ascii_uuid
+
+ACTION = Query("action", {"type": "string", "maxLength": 100}, "Only events of this action, such as project.created.")
+RESOURCE_ID = Query("resource_id", {"type": "string", "format": "uuid"}, "Only events about this resource.")
 
 
 class AuditEventsResource:
     def __init__(self, cursors: Cursors) -> None:
         self._pager = KeysetPager(cursors, "audit-events", "occurred_at")
 
-    @falcon.before(require("audit:read"))
+    @operation(
+        "The organization's audit trail, newest first",
+        permission="audit:read",
+        query=(LIMIT, CURSOR, ACTION, RESOURCE_ID),
+        ok={200: AuditEventPage},
+    )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = {**self._pager.params(req), "action": action_filter(req), "resource_id": resource_filter(req)}
-        resp.media = self._pager.page(transaction(req).all("list_audit_events", params), params)
+        rows = transaction(req).all("list_audit_events", params)
+        resp.media = AuditEventPage(**self._pager.page(rows, params, AuditEvent))
 
 
 def action_filter(req: falcon.Request) -> str | None:

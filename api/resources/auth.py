@@ -16,8 +16,10 @@ from api.hooks import caller, open_transaction, request_id
 from api.login_throttle import LoginThrottle, too_many_attempts
 from api.middleware import SESSION_ENDED, Access
 from api.opaque_tokens import opaque_token_hash
+from api.openapi import operation
 from api.passwords import Passwords
 from api.problems import unauthorized
+from api.responses import Me, OrganizationRef, SignedIn, UserRef
 from api.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.sessions import SessionIssuer
 from api.text import normalize_email
@@ -33,6 +35,12 @@ class RegisterResource:
         self._sessions = sessions
         self._passwords = passwords
 
+    @operation(
+        "Register: a new organization, or joining one with an invitation",
+        body=RegisterBody,
+        ok={201: SignedIn},
+        errors=(404, 409),
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, RegisterBody)
         checks = FieldChecks()
@@ -83,6 +91,7 @@ class LoginResource:
         self._passwords = passwords
         self._throttle = throttle
 
+    @operation("Log in with email and password", body=LoginBody, ok={200: SignedIn}, errors=(401, 429))
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, LoginBody)
         email = normalize_email(body.email)
@@ -130,15 +139,16 @@ class LoginResource:
 
 
 class MeResource:
+    @operation("Who you are here: user, organization, role and permissions", ok={200: Me})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         me = caller(req)
-        resp.media = {
-            "user": {"id": me.user_id, "email": me.email},
-            "organization": {"id": me.organization_id, "name": me.organization_name},
-            "role": me.role,
-            "session_id": me.session_id,
-            "permissions": sorted(me.permissions),
-        }
+        resp.media = Me(
+            user=UserRef(id=me.user_id, email=me.email),
+            organization=OrganizationRef(id=me.organization_id, name=me.organization_name),
+            role=me.role,  # type: ignore[arg-type]
+            session_id=me.session_id,
+            permissions=sorted(me.permissions),
+        )
 
 
 class ChangePasswordResource:
@@ -152,6 +162,12 @@ class ChangePasswordResource:
         self._passwords = passwords
         self._throttle = throttle
 
+    @operation(
+        "Change your password (the current one is checked; other sessions end)",
+        body=ChangePasswordBody,
+        ok={204: None},
+        errors=(429,),
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, ChangePasswordBody)
         checks = FieldChecks()

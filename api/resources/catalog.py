@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import falcon
 
-from api.hooks import require, transaction
+from api.hooks import transaction
+from api.openapi import operation
+from api.responses import Permission, PermissionList, Role, RoleList, from_rows
 
 
 class RolesResource:
-    @falcon.before(require("roles:read"))
+    @operation("The roles and the permissions each grants", permission="roles:read", ok={200: RoleList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": transaction(req).all("list_roles"), "next_cursor": None}
+        resp.media = RoleList(items=from_rows(transaction(req).all("list_roles"), Role))
 
 
 class PermissionsResource:
-    @falcon.before(require("permissions:read"))
+    @operation("The permissions", permission="permissions:read", ok={200: PermissionList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": transaction(req).all("list_permissions"), "next_cursor": None}
+        resp.media = PermissionList(items=from_rows(transaction(req).all("list_permissions"), Permission))

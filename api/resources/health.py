@@ -10,7 +10,9 @@ from psycopg_pool import PoolTimeout
 
 from api.database import Database
 from api.middleware import Access
+from api.openapi import operation
 from api.problems import problem
+from api.responses import Live, Ready
 
 log = logging.getLogger("api")
 
@@ -18,8 +20,9 @@ log = logging.getLogger("api")
 class LiveResource:
     access = Access.PUBLIC
 
+    @operation("Liveness: the process answers", ok={200: Live})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"status": "ok"}
+        resp.media = Live(status="ok")
 
 
 class ReadyResource:
@@ -34,6 +37,7 @@ class ReadyResource:
         self._database = database
         self._head = head_revision
 
+    @operation("Readiness: the database answers and is migrated", ok={200: Ready})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
             transaction = self._database.begin(read_only=True, request_id=req.context.request_id)
@@ -51,4 +55,4 @@ class ReadyResource:
                 "Not ready",
                 f"The database schema is at {current or 'no revision'}, not {self._head}; run the migrations.",
             )
-        resp.media = {"status": "ready", "schema_revision": current}
+        resp.media = Ready(status="ready", schema_revision=current)

@@ -7,9 +7,19 @@ import uuid
 import falcon
 
 from api.body import FieldChecks, read_json
-from api.hooks import require, transaction
+from api.hooks import transaction
 from api.opaque_tokens import new_opaque_token, opaque_token_hash
+from api.openapi import operation
 from api.problems import not_found, problem
+from api.responses import (
+    AcceptedInvitation,
+    Invitation,
+    InvitationList,
+    NewInvitation,
+    OrganizationRef,
+    from_row,
+    from_rows,
+)
 from api.schemas import AcceptInvitationBody, InvitationBody
 from api.sessions import answer_with_secret
 
@@ -18,14 +28,16 @@ class InvitationsResource:
     def __init__(self, ttl_seconds: int) -> None:
         self._ttl_seconds = ttl_seconds
 
-    @falcon.before(require("users:manage"))
+    @operation("Pending invitations", permission="users:manage", ok={200: InvitationList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {
-            "items": transaction(req).all("list_pending_invitations"),
-            "next_cursor": None,
-        }
+        resp.media = InvitationList(items=from_rows(transaction(req).all("list_pending_invitations"), Invitation))
 
-    @falcon.before(require("users:manage"))
+    @operation(
+        "Invite someone by email; the token is in this answer only",
+        permission="users:manage",
+        body=InvitationBody,
+        ok={201: NewInvitation},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, InvitationBody)
         checks = FieldChecks()
@@ -49,14 +61,20 @@ class InvitationsResource:
         )
         assert invitation is not None
         resp.status = falcon.HTTP_201
-        answer_with_secret(resp, {**invitation, "token": token})
+        answer_with_secret(resp, from_row({**invitation, "token": token}, NewInvitation))
 
-    @falcon.before(require("users:manage"))
+    @operation("Revoke a pending invitation", permission="users:manage", ok={204: None})
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, invitation_id: uuid.UUID) -> None:
         if transaction(req).one("revoke_invitation", {"id": invitation_id}) is None:
             raise not_found("pending invitation")
         resp.status = falcon.HTTP_204
 
+    @operation(
+        "Accept an invitation to your email: join its organization",
+        body=AcceptInvitationBody,
+        ok={200: AcceptedInvitation},
+        errors=(404,),
+    )
     def on_post_accept(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, AcceptInvitationBody)
         checks = FieldChecks()
@@ -65,10 +83,7 @@ class InvitationsResource:
         accepted = transaction(req).one("accept_invitation", {"token_hash": opaque_token_hash(body.token)})
         if accepted is None:  # the caller's account was deactivated mid-request
             raise problem(404, "Invitation not found", "The invitation is unknown, used, revoked or expired.")
-        resp.media = {
-            "organization": {
-                "id": accepted["organization_id"],
-                "name": accepted["organization_name"],
-            },
-            "role": accepted["role"],
-        }
+        resp.media = AcceptedInvitation(
+            organization=OrganizationRef(id=accepted["organization_id"], name=accepted["organization_name"]),
+            role=accepted["role"],
+        )

@@ -4,9 +4,12 @@ signed EdDSA; with a shared HS256 secret there is nothing to publish (404)."""
 from __future__ import annotations
 
 import falcon
+import msgspec
 
 from api.middleware import Access
+from api.openapi import operation
 from api.problems import problem
+from api.responses import Jwks
 from api.tokens import AccessTokens
 
 
@@ -14,8 +17,10 @@ class JwksResource:
     access = Access.PUBLIC
 
     def __init__(self, tokens: AccessTokens) -> None:
-        self._jwks = tokens.jwks()
+        found = tokens.jwks()
+        self._jwks = None if found is None else msgspec.convert(found, Jwks)
 
+    @operation("The public keys that verify access tokens (EdDSA only)", ok={200: Jwks}, errors=(404,))
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._jwks is None:
             raise problem(404, "Not found", "Tokens are signed with a shared secret (HS256): no public key to publish.")

@@ -7,25 +7,29 @@ import uuid
 import falcon
 
 from api.body import read_json
-from api.hooks import require, transaction
+from api.hooks import transaction
+from api.openapi import operation
 from api.problems import not_found
+from api.responses import Member, MemberList, from_row, from_rows
 from api.schemas import MemberRoleBody
 
 
 class MembersResource:
-    @falcon.before(require("users:read"))
+    @operation("List the organization's members", permission="users:read", ok={200: MemberList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": transaction(req).all("list_members"), "next_cursor": None}
+        resp.media = MemberList(items=from_rows(transaction(req).all("list_members"), Member))
 
-    @falcon.before(require("users:manage"))
+    @operation(
+        "Change a member's role", permission="users:manage", body=MemberRoleBody, ok={200: Member}, errors=(409,)
+    )
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         body = read_json(req, MemberRoleBody)
         member = transaction(req).one("update_member_role", {"user_id": user_id, "role": body.role})
         if member is None:
             raise not_found("member")
-        resp.media = member
+        resp.media = from_row(member, Member)
 
-    @falcon.before(require("users:manage"))
+    @operation("Remove a member", permission="users:manage", ok={204: None}, errors=(409,))
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         if transaction(req).one("remove_member", {"user_id": user_id}) is None:
             raise not_found("member")

@@ -6,13 +6,21 @@ import falcon
 
 from api.body import FieldChecks, read_json
 from api.hooks import transaction
+from api.openapi import operation
+from api.responses import Organization, OrganizationList, from_row, from_rows
 from api.schemas import OrganizationBody
 
 
 class OrganizationsResource:
+    @operation("The organizations you belong to, with your role in each", ok={200: OrganizationList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": transaction(req).all("list_my_organizations"), "next_cursor": None}
+        resp.media = OrganizationList(items=from_rows(transaction(req).all("list_my_organizations"), Organization))
 
+    @operation(
+        "Create an organization (ORG_ADMIN of the current one); you become its ORG_ADMIN",
+        body=OrganizationBody,
+        ok={201: Organization},
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, OrganizationBody)
         checks = FieldChecks()
@@ -20,4 +28,6 @@ class OrganizationsResource:
         checks.done()
         # iam.create_organization refuses callers who are not ORG_ADMIN of the current one.
         resp.status = falcon.HTTP_201
-        resp.media = transaction(req).one("create_organization", {"name": name})
+        created = transaction(req).one("create_organization", {"name": name})
+        assert created is not None
+        resp.media = from_row(created, Organization)

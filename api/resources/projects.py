@@ -9,9 +9,11 @@ import msgspec
 
 from api.body import FieldChecks, read_json
 from api.cursors import Cursors
-from api.hooks import require, transaction
+from api.hooks import transaction
+from api.openapi import CURSOR, LIMIT, operation
 from api.pagination import KeysetPager
 from api.problems import not_found
+from api.responses import Project, ProjectPage, from_row
 from api.schemas import ProjectBody, ProjectPatchBody
 
 MAX_DESCRIPTION = 2000
@@ -21,7 +23,7 @@ class ProjectsResource:
     def __init__(self, cursors: Cursors) -> None:
         self._pager = KeysetPager(cursors, "projects", "created_at")
 
-    @falcon.before(require("projects:write"))
+    @operation("Create a project", permission="projects:write", body=ProjectBody, ok={201: Project})
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, ProjectBody)
         checks = FieldChecks()
@@ -29,21 +31,24 @@ class ProjectsResource:
         description = checks.text("description", body.description, max_length=MAX_DESCRIPTION)
         checks.done()
         resp.status = falcon.HTTP_201
-        resp.media = transaction(req).one("create_project", {"name": name, "description": description})
+        created = transaction(req).one("create_project", {"name": name, "description": description})
+        assert created is not None
+        resp.media = from_row(created, Project)
 
-    @falcon.before(require("projects:read"))
+    @operation("List projects, newest first", permission="projects:read", query=(LIMIT, CURSOR), ok={200: ProjectPage})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = self._pager.params(req)
-        resp.media = self._pager.page(transaction(req).all("list_projects", params), params)
+        rows = transaction(req).all("list_projects", params)
+        resp.media = ProjectPage(**self._pager.page(rows, params, Project))
 
-    @falcon.before(require("projects:read"))
+    @operation("Read a project", permission="projects:read", ok={200: Project})
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         project = transaction(req).one("get_project", {"id": project_id})
         if project is None:
             raise not_found("project")
-        resp.media = project
+        resp.media = from_row(project, Project)
 
-    @falcon.before(require("projects:write"))
+    @operation("Change a project", permission="projects:write", body=ProjectPatchBody, ok={200: Project})
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         body = read_json(req, ProjectPatchBody)
         checks = FieldChecks()
@@ -63,9 +68,9 @@ class ProjectsResource:
         )
         if project is None:
             raise not_found("project")
-        resp.media = project
+        resp.media = from_row(project, Project)
 
-    @falcon.before(require("projects:delete"))
+    @operation("Delete a project", permission="projects:delete", ok={204: None})
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         if transaction(req).one("delete_project", {"id": project_id}) is None:
             raise not_found("project")

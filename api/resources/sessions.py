@@ -12,7 +12,9 @@ from api.database import Database
 from api.hooks import caller, request_id, transaction
 from api.middleware import Access
 from api.opaque_tokens import new_opaque_token, opaque_token_hash
+from api.openapi import operation
 from api.problems import not_found, unauthorized
+from api.responses import Session, SessionList, SignedIn, from_rows
 from api.schemas import RefreshBody, SwitchOrganizationBody
 from api.sessions import SessionIssuer
 
@@ -27,6 +29,12 @@ class RefreshResource:
         self._database = database
         self._sessions = sessions
 
+    @operation(
+        "Trade a refresh token for a new access token and a new refresh token",
+        body=RefreshBody,
+        ok={200: SignedIn},
+        errors=(401,),
+    )
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, RefreshBody)
         checks = FieldChecks()
@@ -45,15 +53,18 @@ class RefreshResource:
 
 
 class LogoutResource:
+    @operation("End this session: its refresh token stops working", ok={204: None})
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
         resp.status = falcon.HTTP_204
 
 
 class SessionsResource:
+    @operation("Your live sessions", ok={200: SessionList})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"items": transaction(req).all("list_my_sessions"), "next_cursor": None}
+        resp.media = SessionList(items=from_rows(transaction(req).all("list_my_sessions"), Session))
 
+    @operation("End one of your sessions", ok={204: None})
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, session_id: uuid.UUID) -> None:
         # Row security shows a user their own sessions only: anyone else's is not found.
         if transaction(req).one("revoke_my_session", {"id": session_id}) is None:
@@ -67,6 +78,7 @@ class SwitchOrganizationResource:
     def __init__(self, sessions: SessionIssuer) -> None:
         self._sessions = sessions
 
+    @operation("Open a session in another organization of yours", body=SwitchOrganizationBody, ok={200: SignedIn})
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, SwitchOrganizationBody)
         refresh_token, params = self._sessions.new_session(req, caller(req).user_id, body.organization_id)

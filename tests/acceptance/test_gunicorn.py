@@ -5,114 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import socket
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
 
-from tests.conftest import as_role, create_database, database_on, drop_database
-from tests.servers import running_gunicorn
+from tests.acceptance.conftest import Server, call, log_lines
 
 pytestmark = pytest.mark.gunicorn
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    log: Path
-    database_url: str
-
-
-def test_each_request_is_one_json_line_with_the_route_and_the_caller(server: Server) -> None:
-    password = "a password for the log test"
-    status, admin = call(
-        server.url,
-        "POST",
-        "/auth/register",
-        {"email": "logged@example.com", "password": password, "organization_name": "Logged"},
-    )
-    assert status == 201
-    token = admin["access_token"]
-    status, project = call(server.url, "POST", "/projects", {"name": "Logged"}, token)
-    assert status == 201
-    assert call(server.url, "GET", f"/projects/{project['id']}?x=1", token=token)[0] == 200
-
-    lines = log_lines(server.log)
-    [line] = [
-        line
-        for line in lines
-        if line.get("route") == "/projects/{project_id}" and line.get("user_id") == admin["user"]["id"]
-    ]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
-    assert line["level"] == "INFO"
-    assert line["method"] == "GET"
-    assert line["status"] == 200
-    assert line["org_id"] == admin["organization"]["id"]
-    assert line["client"] == "127.0.0.1"
-    assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
-    assert isinstance(line["duration_ms"], float)
-    # The raw path (with its id and query) and the secrets never appear.
-    text = server.log.read_text()
-    for secret in (project["id"] + "?x=1", password, token, admin["refresh_token"]):
-        assert secret not in text
-
-
-def log_lines(path: Path) -> list[dict[str, Any]]:
-    """The server's log: every line must be one JSON object (APP_ENV=test logs JSON)."""
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-@pytest.fixture(scope="session")
-def server(
-    server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Server]:
-    """gunicorn with two workers, as `make run` serves: state that workers share must live
-    in PostgreSQL, and the tests here would see it if it did not."""
-    name = f"iam_test_gunicorn_{os.getpid()}"
-    create_database(server_url, name, template=template_database, owner=owner_role)
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": as_role(database_on(server_url, name), owner_role),
-        "JWT_ACCESS_SECRET": "acceptance-" + "z" * 40,
-        "WEB_CONCURRENCY": "2",
-    }
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    try:
-        with running_gunicorn(env, log_path) as (url, _):
-            yield Server(url, log_path, env["DATABASE_URL"])
-    finally:
-        drop_database(server_url, name)
-
-
-@pytest.fixture(scope="session")
-def base_url(server: Server) -> str:
-    return server.url
-
-
-def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method, headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def test_readme_walkthrough_over_http(base_url: str) -> None:
@@ -300,3 +207,37 @@ def test_clients_trickling_bodies_hold_no_transaction(server: Server) -> None:
         slow.close()
     assert ("idle in transaction",) not in states, states
     assert max(waits) < 1000, waits
+
+
+def test_each_request_is_one_json_line_with_the_route_and_the_caller(server: Server) -> None:
+    password = "a password for the log test"
+    status, admin = call(
+        server.url,
+        "POST",
+        "/auth/register",
+        {"email": "logged@example.com", "password": password, "organization_name": "Logged"},
+    )
+    assert status == 201
+    token = admin["access_token"]
+    status, project = call(server.url, "POST", "/projects", {"name": "Logged"}, token)
+    assert status == 201
+    assert call(server.url, "GET", f"/projects/{project['id']}?x=1", token=token)[0] == 200
+
+    lines = log_lines(server.log)
+    [line] = [
+        line
+        for line in lines
+        if line.get("route") == "/projects/{project_id}" and line.get("user_id") == admin["user"]["id"]
+    ]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
+    assert line["level"] == "INFO"
+    assert line["method"] == "GET"
+    assert line["status"] == 200
+    assert line["org_id"] == admin["organization"]["id"]
+    assert line["client"] == "127.0.0.1"
+    assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+    assert isinstance(line["duration_ms"], float)
+    # The raw path (with its id and query) and the secrets never appear.
+    text = server.log.read_text()
+    for secret in (project["id"] + "?x=1", password, token, admin["refresh_token"]):
+        assert secret not in text

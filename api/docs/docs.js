@@ -1,0 +1,10 @@
+// Renders /openapi.json. A file of its own, not an inline script: the page's
+// Content-Security-Policy allows scripts from this origin only.
+window.addEventListener("load", function () {
+  window.ui = SwaggerUIBundle({
+    url: "/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    presets: [SwaggerUIBundle.presets.apis],
+  });
+});

@@ -1,0 +1,210 @@
+"""The OpenAPI 3.1 document, built once at start-up from the route table and from the
+msgspec types that decode requests and shape responses: what is documented is what runs.
+
+Every responder states its contract with @operation (summary, permission, body, query
+parameters, success responses); the error responses follow from it. A responder without
+one stops start-up, so no route can go undocumented.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, TypeVar
+
+import falcon
+import msgspec
+
+from api.hooks import require
+from api.middleware import Access
+from api.pagination import MAX_LIMIT
+from api.responses import Problem
+
+Responder = TypeVar("Responder", bound=Callable[..., None])
+
+METHODS = ("get", "put", "post", "patch", "delete")
+_PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    schema: dict[str, Any]
+    description: str
+
+
+LIMIT = Query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 50}, "Page size.")
+CURSOR = Query("cursor", {"type": "string", "maxLength": 1000}, "`next_cursor` of the previous page.")
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    ok: dict[int, Any]
+    body: type | None = None
+    query: tuple[Query, ...] = ()
+    permission: str | None = None
+    errors: tuple[int, ...] = ()
+    media_type: str = "application/json"
+    headers: dict[int, dict[str, str]] = field(default_factory=dict)
+
+
+def operation(
+    summary: str,
+    *,
+    ok: dict[int, Any],
+    body: type | None = None,
+    query: tuple[Query, ...] = (),
+    permission: str | None = None,
+    errors: tuple[int, ...] = (),
+    media_type: str = "application/json",
+    headers: dict[int, dict[str, str]] | None = None,
+) -> Callable[[Responder], Responder]:
+    """A responder's contract. `ok` maps success statuses to their body type (None: no body);
+    `permission`, when given, is also enforced here (a clear 403 before any query runs);
+    `errors` lists statuses beyond those that follow from the rest; `headers` names response
+    headers per status with their description."""
+
+    def decorate(responder: Responder) -> Responder:
+        checked: Responder = falcon.before(require(permission))(responder) if permission else responder
+        checked.__openapi__ = Operation(  # type: ignore[attr-defined]
+            summary, ok, body, query, permission, errors, media_type, headers or {}
+        )
+        return checked
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str
+    resource: object
+    suffix: str | None
+
+
+def path_of(template: str) -> str:
+    """`/projects/{project_id:uuid}` as OpenAPI writes it: `/projects/{project_id}`."""
+    return _PARAMETER.sub(r"{\1}", template)
+
+
+def responders(route: Route) -> Iterable[tuple[str, Callable[..., None]]]:
+    for method in METHODS:
+        name = f"on_{method}" + (f"_{route.suffix}" if route.suffix else "")
+        responder = getattr(route.resource, name, None)
+        if responder is not None:
+            yield method, responder
+
+
+class Document:
+    """Collects schemas while operations are described, then renders the whole document."""
+
+    def __init__(self) -> None:
+        self._types: list[Any] = [Problem]
+
+    def ref(self, shape: Any) -> dict[str, Any]:
+        if isinstance(shape, type) and issubclass(shape, msgspec.Struct):
+            self._types.append(shape)
+            return {"$ref": f"#/components/schemas/{shape.__name__}"}
+        return msgspec.json.schema(shape)
+
+    def operation(self, route: Route, method: str, responder: Callable[..., None]) -> dict[str, Any]:
+        spec: Operation | None = getattr(responder, "__openapi__", None)
+        if spec is None:
+            raise RuntimeError(f"{method.upper()} {route.template} has no @operation: document it")
+        public = getattr(route.resource, "access", Access.MEMBER) is Access.PUBLIC
+        parameters = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"} if converter == "uuid" else {"type": "string"},
+            }
+            for name, converter in _PARAMETER.findall(route.template)
+        ]
+        parameters += [
+            {"name": q.name, "in": "query", "required": False, "schema": q.schema, "description": q.description}
+            for q in spec.query
+        ]
+        errors = {503, *spec.errors}
+        if not public:
+            errors.add(401)
+        if spec.permission:
+            errors.add(403)
+        if parameters and any(p["in"] == "path" for p in parameters):
+            errors.add(404)
+        if spec.query:
+            errors.add(422)
+        if method != "get" and not public:
+            # The database may refuse any write (row security: 403), find it conflicting
+            # (unique or foreign keys: 409) or break one of its rules (CHECK: 422).
+            errors |= {403, 409, 422}
+        responses: dict[str, Any] = {}
+        for status, shape in sorted(spec.ok.items()):
+            answer: dict[str, Any] = {"description": HTTPStatus(status).phrase}
+            if shape is not None:
+                answer["content"] = {spec.media_type: {"schema": self.ref(shape)}}
+            if status in spec.headers:
+                answer["headers"] = {
+                    name: {"description": text, "schema": {"type": "string"}}
+                    for name, text in spec.headers[status].items()
+                }
+            responses[str(status)] = answer
+        described: dict[str, Any] = {
+            "operationId": operation_id(route, method),
+            "summary": spec.summary,
+            "tags": [route.template.strip("/").split("/")[0] or "root"],
+            "parameters": parameters,
+            "responses": responses,
+            "security": [] if public else [{"bearerAuth": []}],
+        }
+        if spec.permission:
+            described["description"] = f"Needs the `{spec.permission}` permission in the current organization."
+        if spec.body is not None:
+            described["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": self.ref(spec.body)}},
+            }
+            errors |= {400, 413, 415, 422}
+        for status in sorted(errors):
+            responses[str(status)] = {
+                "description": HTTPStatus(status).phrase,
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            if status in (429, 503):
+                responses[str(status)]["headers"] = {
+                    "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}
+                }
+        return described
+
+    def render(self, routes: Iterable[Route], title: str, version: str) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for route in routes:
+            for method, responder in responders(route):
+                paths.setdefault(path_of(route.template), {})[method] = self.operation(route, method, responder)
+        _, schemas = msgspec.json.schema_components(self._types, ref_template="#/components/schemas/{name}")
+        return {
+            "openapi": "3.1.0",
+            "info": {
+                "title": title,
+                "version": version,
+                "description": "Multi-tenant identity and access management. Errors are RFC 9457 "
+                "problem details (application/problem+json).",
+            },
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            },
+        }
+
+
+def operation_id(route: Route, method: str) -> str:
+    name = type(route.resource).__name__.removesuffix("Resource")
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return f"{method}_{snake}" + (f"_{route.suffix}" if route.suffix else "")
+
+
+def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
+    return Document().render(routes, "tenant-iam", version)

@@ -1,0 +1,225 @@
+"""Response bodies: every route answers with one of these types (or a problem). They shape
+the JSON and are the response schemas of /openapi.json (api/openapi.py), so the document
+cannot drift from what is sent. Rows from db/queries become these with `from_row`."""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from typing import Any, Literal, TypeVar
+
+import msgspec
+
+from api.schemas import RoleKey
+
+T = TypeVar("T", bound=msgspec.Struct)
+
+
+class Response(msgspec.Struct, kw_only=True):
+    pass
+
+
+def from_row(row: dict[str, Any], shape: type[T]) -> T:
+    """A database row as a response type (the row's columns are the type's fields)."""
+    return msgspec.convert(row, shape)
+
+
+def from_rows(rows: list[dict[str, Any]], shape: type[T]) -> list[T]:
+    return msgspec.convert(rows, list[shape])  # type: ignore[valid-type]
+
+
+class UserRef(Response):
+    id: uuid.UUID
+    email: str
+
+
+class OrganizationRef(Response):
+    id: uuid.UUID
+    name: str
+
+
+class Me(Response):
+    user: UserRef
+    organization: OrganizationRef
+    role: RoleKey
+    session_id: uuid.UUID
+    permissions: list[str]
+
+
+class SignedIn(Response):
+    """A new or renewed session: sent once, never cached (Cache-Control: no-store)."""
+
+    user: UserRef
+    organization: OrganizationRef
+    role: RoleKey
+    session_id: uuid.UUID
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    refresh_token: str
+    # Sessions end at a fixed time after sign-in; refreshing does not extend them.
+    refresh_token_expires_at: datetime.datetime
+
+
+class Session(Response):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    organization_name: str | None
+    created_at: datetime.datetime
+    last_used_at: datetime.datetime
+    expires_at: datetime.datetime
+    user_agent: str | None
+    client_address: str | None
+    current: bool
+
+
+class SessionList(Response):
+    items: list[Session]
+    next_cursor: None = None
+
+
+class Organization(Response):
+    id: uuid.UUID
+    name: str
+    role: RoleKey
+
+
+class OrganizationList(Response):
+    items: list[Organization]
+    next_cursor: None = None
+
+
+class Member(Response):
+    user_id: uuid.UUID
+    email: str
+    role: RoleKey
+    joined_at: datetime.datetime
+
+
+class MemberList(Response):
+    items: list[Member]
+    next_cursor: None = None
+
+
+class Invitation(Response):
+    id: uuid.UUID
+    email: str
+    role: RoleKey
+    invited_by_user_id: uuid.UUID | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+
+
+class InvitationList(Response):
+    items: list[Invitation]
+    next_cursor: None = None
+
+
+class NewInvitation(Response):
+    """The token is shown once; only its hash is stored."""
+
+    id: uuid.UUID
+    email: str
+    role: RoleKey
+    expires_at: datetime.datetime
+    token: str
+
+
+class AcceptedInvitation(Response):
+    organization: OrganizationRef
+    role: RoleKey
+
+
+class Role(Response):
+    key: RoleKey
+    name: str
+    description: str
+    permissions: list[str]
+
+
+class RoleList(Response):
+    items: list[Role]
+    next_cursor: None = None
+
+
+class Permission(Response):
+    key: str
+    description: str
+
+
+class PermissionList(Response):
+    items: list[Permission]
+    next_cursor: None = None
+
+
+class Project(Response):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    name: str
+    description: str | None
+    created_by_user_id: uuid.UUID | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+
+class ProjectPage(Response):
+    items: list[Project]
+    next_cursor: str | None
+
+
+class AuditEvent(Response):
+    id: uuid.UUID
+    organization_id: uuid.UUID
+    occurred_at: datetime.datetime
+    actor_user_id: uuid.UUID | None
+    actor_db_role: str
+    action: str
+    resource_type: str
+    resource_id: uuid.UUID | None
+    old_values: dict[str, Any] | None
+    new_values: dict[str, Any] | None
+    request_id: str | None
+    anonymous: bool
+
+
+class AuditEventPage(Response):
+    items: list[AuditEvent]
+    next_cursor: str | None
+
+
+class Live(Response):
+    status: Literal["ok"]
+
+
+class Ready(Response):
+    status: Literal["ready"]
+    schema_revision: str
+
+
+class Jwk(Response):
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: str
+    alg: Literal["EdDSA"]
+    use: Literal["sig"]
+
+
+class Jwks(Response):
+    keys: list[Jwk]
+
+
+class FieldProblem(Response):
+    field: str
+    message: str
+
+
+class Problem(Response):
+    """RFC 9457 problem details, sent as application/problem+json for every error."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None
+    errors: list[FieldProblem] | msgspec.UnsetType = msgspec.UNSET

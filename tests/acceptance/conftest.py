@@ -1,0 +1,72 @@
+"""The real server, shared by the acceptance tests: gunicorn started once per session on a
+free loopback port, the way `make run` serves."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import as_role, create_database, database_on, drop_database
+from tests.servers import running_gunicorn
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    log: Path
+    database_url: str
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The server's log: every line must be one JSON object (APP_ENV=test logs JSON)."""
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def server(
+    server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """gunicorn with two workers, as `make run` serves: state that workers share must live
+    in PostgreSQL, and the tests here would see it if it did not."""
+    name = f"iam_test_gunicorn_{os.getpid()}"
+    create_database(server_url, name, template=template_database, owner=owner_role)
+    env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": as_role(database_on(server_url, name), owner_role),
+        "JWT_ACCESS_SECRET": "acceptance-" + "z" * 40,
+        "WEB_CONCURRENCY": "2",
+    }
+    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    try:
+        with running_gunicorn(env, log_path) as (url, _):
+            yield Server(url, log_path, env["DATABASE_URL"])
+    finally:
+        drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def base_url(server: Server) -> str:
+    return server.url
+
+
+def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base_url}{path}", data=data, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
