@@ -19,6 +19,7 @@ import msgspec
 from psycopg_pool import ConnectionPool
 
 from api import logs
+from api.cors import Cors
 from api.cursors import Cursors
 from api.database import Connection, Database, create_pool
 from api.login_throttle import LoginThrottle
@@ -98,11 +99,13 @@ def create_app(
     )
     throttle = LoginThrottle(settings)
 
-    middleware: list[RequestLogMiddleware | RequestIdMiddleware | TransactionMiddleware] = [
+    middleware: list[RequestLogMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
         RequestLogMiddleware(settings.trusted_proxies),
         RequestIdMiddleware(),
-        TransactionMiddleware(database, tokens),
     ]
+    if settings.cors_allowed_origins:
+        middleware.append(Cors(settings.cors_allowed_origins))
+    middleware.append(TransactionMiddleware(database, tokens))
     app = falcon.App(middleware=middleware)
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)

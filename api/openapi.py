@@ -49,6 +49,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
     headers: dict[int, dict[str, str]] = field(default_factory=dict)
+    versioned: bool = False
 
 
 def operation(
@@ -61,16 +62,18 @@ def operation(
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
     headers: dict[int, dict[str, str]] | None = None,
+    versioned: bool = False,
 ) -> Callable[[Responder], Responder]:
     """A responder's contract. `ok` maps success statuses to their body type (None: no body);
     `permission`, when given, is also enforced here (a clear 403 before any query runs);
     `errors` lists statuses beyond those that follow from the rest; `headers` names response
-    headers per status with their description."""
+    headers per status with their description; `versioned` marks a row with an ETag (GET:
+    If-None-Match and 304; PATCH and DELETE: If-Match and 412)."""
 
     def decorate(responder: Responder) -> Responder:
         checked: Responder = falcon.before(require(permission))(responder) if permission else responder
         checked.__openapi__ = Operation(  # type: ignore[attr-defined]
-            summary, ok, body, query, permission, errors, media_type, headers or {}
+            summary, ok, body, query, permission, errors, media_type, headers or {}, versioned
         )
         return checked
 
@@ -128,6 +131,27 @@ class Document:
             for q in spec.query
         ]
         errors = {503, *spec.errors}
+        ok = dict(spec.ok)
+        headers = {status: dict(named) for status, named in spec.headers.items()}
+        if spec.versioned:
+            condition = "If-None-Match" if method == "get" else "If-Match"
+            parameters.append(
+                {
+                    "name": condition,
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "ETags (quoted versions) from an earlier answer.",
+                }
+            )
+            if method == "get":
+                ok[304] = None
+                headers.setdefault(304, {})["ETag"] = "The version you have is current."
+            else:
+                errors.add(412)
+            for status in (200,):
+                if status in ok:
+                    headers.setdefault(status, {})["ETag"] = "The row's version, raised on every change."
         if not public:
             errors.add(401)
         if spec.permission:
@@ -141,14 +165,13 @@ class Document:
             # (unique or foreign keys: 409) or break one of its rules (CHECK: 422).
             errors |= {403, 409, 422}
         responses: dict[str, Any] = {}
-        for status, shape in sorted(spec.ok.items()):
+        for status, shape in sorted(ok.items()):
             answer: dict[str, Any] = {"description": HTTPStatus(status).phrase}
             if shape is not None:
                 answer["content"] = {spec.media_type: {"schema": self.ref(shape)}}
-            if status in spec.headers:
+            if status in headers:
                 answer["headers"] = {
-                    name: {"description": text, "schema": {"type": "string"}}
-                    for name, text in spec.headers[status].items()
+                    name: {"description": text, "schema": {"type": "string"}} for name, text in headers[status].items()
                 }
             responses[str(status)] = answer
         described: dict[str, Any] = {
@@ -172,6 +195,10 @@ class Document:
                 "description": HTTPStatus(status).phrase,
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }
+            if status == 412:
+                responses["412"]["headers"] = {
+                    "ETag": {"description": "The row's current version.", "schema": {"type": "string"}}
+                }
             if status in (429, 503):
                 responses[str(status)]["headers"] = {
                     "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "string"}}

@@ -94,6 +94,8 @@ class Member(Response):
     email: str
     role: RoleKey
     joined_at: datetime.datetime
+    # Raised by the database on every change; the ETag of GET /members/{user_id}.
+    version: int
 
 
 class MemberList(Response):
@@ -160,6 +162,8 @@ class Project(Response):
     created_by_user_id: uuid.UUID | None
     created_at: datetime.datetime
     updated_at: datetime.datetime
+    # Raised by the database on every change; the ETag of GET /projects/{project_id}.
+    version: int
 
 
 class ProjectPage(Response):

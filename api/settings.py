@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Settings:
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 5.0
     db_prepared_statements: bool = True
+    cors_allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     jwt_access_secret_previous: str | None = field(default=None, repr=False)
@@ -122,6 +124,7 @@ class Settings:
             db_pool_max_size=pool_max,
             db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
+            cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
             log_level=log_level,
             log_format=chosen_log_format,
             jwt_access_secret_previous=previous_secret,
@@ -184,6 +187,19 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
     if not minimum <= value <= maximum:
         raise SettingsError(f"{name} must be between {minimum} and {maximum}, not {value}")
     return value
+
+
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+
+
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated origins such as https://app.example.com (scheme, host, optional port;
+    no path, no wildcard)."""
+    origins = tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise SettingsError(f"{name} must list origins such as https://app.example.com, not {origin!r}")
+    return origins
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:

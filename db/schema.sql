@@ -43,6 +43,20 @@ CREATE FUNCTION iam.audit_actor_user_id() RETURNS uuid
     SELECT CASE WHEN pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') THEN iam.current_user_id() END
 $$;
 
+CREATE FUNCTION iam.bump_version() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.version := 1;
+    ELSE
+        NEW.version := OLD.version + 1;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -676,7 +690,8 @@ CREATE TABLE iam.organization_memberships (
     user_id uuid NOT NULL,
     role text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version bigint DEFAULT 1 NOT NULL
 );
 
 ALTER TABLE ONLY iam.organization_memberships FORCE ROW LEVEL SECURITY;
@@ -707,6 +722,7 @@ CREATE TABLE iam.projects (
     created_by_user_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    version bigint DEFAULT 1 NOT NULL,
     CONSTRAINT projects_description_check CHECK ((char_length(description) <= 2000)),
     CONSTRAINT projects_description_text_check CHECK (iam.is_visible_text(description, true)),
     CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name)))),
@@ -853,6 +869,8 @@ CREATE TRIGGER invitations_supersede_pending BEFORE INSERT ON iam.invitations FO
 
 CREATE TRIGGER organization_memberships_audit AFTER INSERT OR DELETE OR UPDATE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('membership');
 
+CREATE TRIGGER organization_memberships_bump_version BEFORE INSERT OR UPDATE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.bump_version();
+
 CREATE TRIGGER organization_memberships_end_sessions AFTER DELETE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.end_sessions_of_removed_member();
 
 CREATE TRIGGER organization_memberships_keep_last_admin BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.keep_last_admin();
@@ -864,6 +882,8 @@ CREATE TRIGGER organizations_audit AFTER INSERT OR UPDATE ON iam.organizations F
 CREATE TRIGGER organizations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.organizations FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
 
 CREATE TRIGGER projects_audit AFTER INSERT OR DELETE OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('project');
+
+CREATE TRIGGER projects_bump_version BEFORE INSERT OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.bump_version();
 
 CREATE TRIGGER projects_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
 
@@ -1036,6 +1056,8 @@ GRANT ALL ON FUNCTION iam.accept_invitation(p_token_hash bytea) TO iam_api;
 REVOKE ALL ON FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_resource_type text, p_resource_id uuid, p_old_values jsonb, p_new_values jsonb, p_actor_user_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.audit_actor_user_id() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.bump_version() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.caller_has_permission(permission text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;

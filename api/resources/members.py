@@ -7,6 +7,7 @@ import uuid
 import falcon
 
 from api.body import read_json
+from api.conditional import etag, if_match_versions, missing_or_changed, not_modified
 from api.hooks import transaction
 from api.openapi import operation
 from api.problems import not_found
@@ -19,18 +20,35 @@ class MembersResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = MemberList(items=from_rows(transaction(req).all("list_members"), Member))
 
+    @operation("Read a member", permission="users:read", ok={200: Member}, versioned=True)
+    def on_get_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
+        member = transaction(req).one("get_member", {"user_id": user_id})
+        if member is None:
+            raise not_found("member")
+        if not not_modified(req, resp, member["version"]):
+            resp.media = from_row(member, Member)
+
     @operation(
-        "Change a member's role", permission="users:manage", body=MemberRoleBody, ok={200: Member}, errors=(409,)
+        "Change a member's role",
+        permission="users:manage",
+        body=MemberRoleBody,
+        ok={200: Member},
+        versioned=True,
     )
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         body = read_json(req, MemberRoleBody)
-        member = transaction(req).one("update_member_role", {"user_id": user_id, "role": body.role})
+        tx = transaction(req)
+        member = tx.one(
+            "update_member_role", {"user_id": user_id, "role": body.role, "if_versions": if_match_versions(req)}
+        )
         if member is None:
-            raise not_found("member")
+            raise missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
+        resp.etag = etag(member["version"])
         resp.media = from_row(member, Member)
 
-    @operation("Remove a member", permission="users:manage", ok={204: None}, errors=(409,))
+    @operation("Remove a member", permission="users:manage", ok={204: None}, versioned=True)
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
-        if transaction(req).one("remove_member", {"user_id": user_id}) is None:
-            raise not_found("member")
+        tx = transaction(req)
+        if tx.one("remove_member", {"user_id": user_id, "if_versions": if_match_versions(req)}) is None:
+            raise missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
         resp.status = falcon.HTTP_204

@@ -8,6 +8,7 @@ import falcon
 import msgspec
 
 from api.body import FieldChecks, read_json
+from api.conditional import etag, if_match_versions, missing_or_changed, not_modified
 from api.cursors import Cursors
 from api.hooks import transaction
 from api.openapi import CURSOR, LIMIT, operation
@@ -41,14 +42,17 @@ class ProjectsResource:
         rows = transaction(req).all("list_projects", params)
         resp.media = ProjectPage(**self._pager.page(rows, params, Project))
 
-    @operation("Read a project", permission="projects:read", ok={200: Project})
+    @operation("Read a project", permission="projects:read", ok={200: Project}, versioned=True)
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         project = transaction(req).one("get_project", {"id": project_id})
         if project is None:
             raise not_found("project")
-        resp.media = from_row(project, Project)
+        if not not_modified(req, resp, project["version"]):
+            resp.media = from_row(project, Project)
 
-    @operation("Change a project", permission="projects:write", body=ProjectPatchBody, ok={200: Project})
+    @operation(
+        "Change a project", permission="projects:write", body=ProjectPatchBody, ok={200: Project}, versioned=True
+    )
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         body = read_json(req, ProjectPatchBody)
         checks = FieldChecks()
@@ -57,21 +61,25 @@ class ProjectsResource:
         if body.description is not msgspec.UNSET:
             description = checks.text("description", body.description, max_length=MAX_DESCRIPTION)
         checks.done()
-        project = transaction(req).one(
+        tx = transaction(req)
+        project = tx.one(
             "update_project",
             {
                 "id": project_id,
                 "name": name,
                 "set_description": body.description is not msgspec.UNSET,
                 "description": description,
+                "if_versions": if_match_versions(req),
             },
         )
         if project is None:
-            raise not_found("project")
+            raise missing_or_changed(tx, "get_project", {"id": project_id}, "project")
+        resp.etag = etag(project["version"])
         resp.media = from_row(project, Project)
 
-    @operation("Delete a project", permission="projects:delete", ok={204: None})
+    @operation("Delete a project", permission="projects:delete", ok={204: None}, versioned=True)
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
-        if transaction(req).one("delete_project", {"id": project_id}) is None:
-            raise not_found("project")
+        tx = transaction(req)
+        if tx.one("delete_project", {"id": project_id, "if_versions": if_match_versions(req)}) is None:
+            raise missing_or_changed(tx, "get_project", {"id": project_id}, "project")
         resp.status = falcon.HTTP_204

@@ -193,7 +193,12 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
                 *write,
                 *context(),
                 render(
-                    "update_project", id="BENCH-MARK", name=None, set_description=True, description="patched"
+                    "update_project",
+                    id="BENCH-MARK",
+                    name=None,
+                    set_description=True,
+                    description="patched",
+                    if_versions=None,
                 ).replace(marker, "(SELECT id FROM public.bench_projects WHERE k = :k)"),
                 "COMMIT",
             ],

@@ -19,7 +19,7 @@ def test_members_list_shape(api: Api, tenant: Tenant) -> None:
         (tenant.user.email, "ORG_USER"),
         (tenant.reader.email, "READ_ONLY"),
     ]
-    assert set(items[0]) == {"user_id", "email", "role", "joined_at"}
+    assert set(items[0]) == {"user_id", "email", "role", "joined_at", "version"}
     assert items[0]["joined_at"].endswith("Z")
 
 
@@ -58,12 +58,13 @@ def test_last_admin_rule_holds_for_concurrent_demotions_in_the_database(
 
     first = begin_as(database, tenant.admin, read_only=False)
     second = begin_as(database, tenant.user, read_only=False)
-    assert first.one("update_member_role", {"user_id": tenant.user.user_id, "role": "ORG_USER"}) is not None
+    demote = {"user_id": tenant.user.user_id, "role": "ORG_USER", "if_versions": None}
+    assert first.one("update_member_role", demote) is not None
     outcome: dict[str, BaseException | None] = {}
 
     def demote_the_other() -> None:
         try:
-            second.one("update_member_role", {"user_id": tenant.admin.user_id, "role": "ORG_USER"})
+            second.one("update_member_role", {"user_id": tenant.admin.user_id, "role": "ORG_USER", "if_versions": None})
             outcome["error"] = None
         except psycopg.Error as exc:
             outcome["error"] = exc

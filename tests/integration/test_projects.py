@@ -20,6 +20,7 @@ def test_create_read_update_delete(api: Api, tenant: Tenant) -> None:
         "created_by_user_id",
         "created_at",
         "updated_at",
+        "version",
     }
     assert project["name"] == "Apollo"
     assert project["organization_id"] == tenant.user.organization_id
