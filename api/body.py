@@ -10,6 +10,7 @@ import falcon
 import msgspec
 
 from api.problems import FieldError, ValidationProblem, problem
+from api.schemas import MAX_EMAIL, MAX_NAME, MAX_PASSWORD, MAX_TOKEN, MIN_PASSWORD
 from api.text import has_invisible, nfc, normalize_email
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -92,8 +93,8 @@ class FieldChecks:
 
     def email(self, field: str, value: str) -> str:
         cleaned = normalize_email(value)
-        if len(cleaned) > 254:
-            self.fail(field, "must be at most 254 characters")
+        if len(cleaned) > MAX_EMAIL:
+            self.fail(field, f"must be at most {MAX_EMAIL} characters")
         elif has_invisible(cleaned):
             self.fail(field, "must not contain control, invisible or text-direction characters")
         elif not _EMAIL.match(cleaned):
@@ -101,22 +102,22 @@ class FieldChecks:
         return cleaned
 
     def password(self, field: str, value: str) -> str:
-        if not 12 <= len(value) <= 256:
-            self.fail(field, "must be 12 to 256 characters long")
+        if not MIN_PASSWORD <= len(value) <= MAX_PASSWORD:
+            self.fail(field, f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters long")
         return value
 
     def name(self, field: str, value: str) -> str:
         cleaned = nfc(value.strip())
         if has_invisible(cleaned):
             self.fail(field, "must not contain control, invisible or text-direction characters")
-        elif not 1 <= len(cleaned) <= 200:
-            self.fail(field, "must be 1 to 200 characters long after trimming spaces")
+        elif not 1 <= len(cleaned) <= MAX_NAME:
+            self.fail(field, f"must be 1 to {MAX_NAME} characters long after trimming spaces")
         return cleaned
 
     def token(self, field: str, value: str) -> str:
         """An invitation token as the client received it."""
-        if not 1 <= len(value) <= 200:
-            self.fail(field, "must be 1 to 200 characters long")
+        if not 1 <= len(value) <= MAX_TOKEN:
+            self.fail(field, f"must be 1 to {MAX_TOKEN} characters long")
         return value
 
     def text(self, field: str, value: str | None, *, max_length: int) -> str | None:

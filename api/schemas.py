@@ -1,14 +1,36 @@
 """Request bodies. Unknown fields are refused, so a client can never set server-owned
-fields such as organization_id or created_by_user_id."""
+fields such as organization_id or created_by_user_id. Limits are published here in
+/openapi.json and enforced by api/body.py's FieldChecks from the same constants, which
+report every bad field at once (a decoder stops at the first) and also apply the rules
+JSON Schema cannot state: trimming, NFC, no invisible characters, an email's syntax."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 RoleKey = Literal["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
+
+MAX_NAME = 200
+MAX_EMAIL = 254
+MIN_PASSWORD, MAX_PASSWORD = 12, 256
+MAX_TOKEN = 200
+MAX_DESCRIPTION = 2000
+
+
+def documented(description: str | None = None, **schema: Any) -> msgspec.Meta:
+    """JSON Schema keywords for the document only (FieldChecks enforces them)."""
+    return msgspec.Meta(description=description, extra_json_schema=schema)
+
+
+Name = Annotated[str, documented("1 to 200 visible characters after trimming.", maxLength=MAX_NAME)]
+Email = Annotated[str, documented("Trimmed and compared lower-cased.", maxLength=MAX_EMAIL, format="email")]
+NewPassword = Annotated[str, documented(minLength=MIN_PASSWORD, maxLength=MAX_PASSWORD)]
+Password = Annotated[str, documented(maxLength=MAX_PASSWORD)]
+Token = Annotated[str, documented(minLength=1, maxLength=MAX_TOKEN)]
+Description = Annotated[str, documented("Visible characters, tabs and line breaks.", maxLength=MAX_DESCRIPTION)]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True):
@@ -16,20 +38,22 @@ class Body(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class RegisterBody(Body):
-    email: str
-    password: str
-    organization_name: str | None = None
-    invitation_token: str | None = None
+    """Send exactly one of organization_name (a new organization) and invitation_token."""
+
+    email: Email
+    password: NewPassword
+    organization_name: Name | None = None
+    invitation_token: Token | None = None
 
 
 class LoginBody(Body):
-    email: str
-    password: str
+    email: Email
+    password: Password
     organization_id: uuid.UUID | None = None
 
 
 class RefreshBody(Body):
-    refresh_token: str
+    refresh_token: Token
 
 
 class SwitchOrganizationBody(Body):
@@ -37,12 +61,12 @@ class SwitchOrganizationBody(Body):
 
 
 class ChangePasswordBody(Body):
-    current_password: str
-    new_password: str
+    current_password: Password
+    new_password: NewPassword
 
 
 class OrganizationBody(Body):
-    name: str
+    name: Name
 
 
 class MemberRoleBody(Body):
@@ -50,20 +74,20 @@ class MemberRoleBody(Body):
 
 
 class InvitationBody(Body):
-    email: str
+    email: Email
     role: RoleKey
 
 
 class AcceptInvitationBody(Body):
-    token: str
+    token: Token
 
 
 class ProjectBody(Body):
-    name: str
-    description: str | None = None
+    name: Name
+    description: Description | None = None
 
 
 class ProjectPatchBody(Body):
     # UNSET tells "not sent" from an explicit null, which clears the description.
-    name: str | msgspec.UnsetType = msgspec.UNSET
-    description: str | msgspec.UnsetType | None = msgspec.UNSET
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType | None = msgspec.UNSET

@@ -15,9 +15,7 @@ from api.openapi import CURSOR, LIMIT, operation
 from api.pagination import KeysetPager
 from api.problems import not_found
 from api.responses import Project, ProjectPage, from_row
-from api.schemas import ProjectBody, ProjectPatchBody
-
-MAX_DESCRIPTION = 2000
+from api.schemas import MAX_DESCRIPTION, ProjectBody, ProjectPatchBody
 
 
 class ProjectsResource:

@@ -1,0 +1,55 @@
+"""Schemathesis against the live app: for every documented operation, generated requests
+(valid and invalid, a bounded number each) with a fresh ORG_ADMIN's token. No answer may be
+a 5xx, and every answer must match its documented status, content type, headers and schema.
+Schema-invalid requests must be refused. Schema-valid ones may still be refused (the check
+positive_data_acceptance is off): names, emails and descriptions have rules JSON Schema
+cannot state (trimmed, NFC, no invisible characters, an email's syntax), enforced with a 422.
+
+(schemathesis.pytest.from_fixture does not run under pytest 9, so the operations are walked
+here and each one's cases come from its Hypothesis strategy.)"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any
+
+import falcon
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.schemas import APIOperation
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from tests.integration.conftest import Api
+
+# Examples per operation: about 1,300 requests in all, some 15 s on a 2-core machine.
+EXAMPLES = 50
+
+
+def fuzz(operation: APIOperation[Any, Any, Any, Any], token: str) -> None:
+    headers = {"Authorization": f"Bearer {token}"}
+
+    @given(case=operation.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case: schemathesis.Case[Any]) -> None:
+        case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
+
+    check()
+
+
+def test_every_operation_keeps_its_contract(app: falcon.App[Any, Any], api: Api) -> None:
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
+    failures: dict[str, str] = {}
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()  # type: ignore[union-attr]  # an invalid document raises here
+        operations += 1
+        try:
+            # Its own user and organization: logging out or changing the password cannot
+            # spoil the token of the next operation.
+            fuzz(operation, api.register(organization="Fuzzed").token)
+        except BaseException as exc:  # every operation runs; all failures are shown at once
+            if not isinstance(exc, Exception | BaseExceptionGroup):
+                raise
+            failures[operation.label] = "".join(traceback.format_exception_only(exc))
+    assert operations >= 30
+    assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
