@@ -70,6 +70,12 @@ def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         timeout=settings.db_pool_timeout_seconds,
+        max_idle=settings.db_pool_max_idle_seconds,
+        max_lifetime=settings.db_pool_max_lifetime_seconds,
+        # Serverless: a connection the network dropped while the instance was suspended is
+        # found by one empty round trip and replaced, not handed to a request. Off for
+        # long-running servers, where it would cost every request that round trip.
+        check=ConnectionPool.check_connection if settings.db_pool_check else None,
         open=open_now,
         name="tenant-iam",
     )

@@ -1,5 +1,6 @@
-"""`make run`: the database (DATABASE_URL, or the embedded PostgreSQL), migrations, then
-gunicorn in the foreground. Ctrl-C stops gunicorn and the embedded server it started."""
+"""`make run`: the database (DATABASE_URL, or the embedded PostgreSQL), migrations (on
+MIGRATIONS_DATABASE_URL when set), then gunicorn in the foreground. Ctrl-C stops gunicorn
+and the embedded server it started."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 
 from api.settings import Settings, SettingsError
-from db.embedded import database_url
+from db.embedded import database_url, migrations_url
 from db.migrate import upgrade
 
 
@@ -22,7 +23,8 @@ def main() -> int:
         except SettingsError as exc:
             print(f"tenant-iam: {exc}", file=sys.stderr)
             return 2
-        upgrade(url)
+        with migrations_url() as migrations:
+            upgrade(migrations)
         print(f"tenant-iam: serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)", file=sys.stderr)
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"], env=env)
         try:

@@ -41,6 +41,9 @@ class Settings:
     db_pool_min_size: int = 1
     db_pool_max_size: int = 10
     db_pool_timeout_seconds: float = 5.0
+    db_pool_max_idle_seconds: float = 600.0
+    db_pool_max_lifetime_seconds: float = 3600.0
+    db_pool_check: bool = False
     db_prepared_statements: bool = True
     cors_allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -123,6 +126,11 @@ class Settings:
             db_pool_min_size=pool_min,
             db_pool_max_size=pool_max,
             db_pool_timeout_seconds=float(env_int(env, "DB_POOL_TIMEOUT_SECONDS", 5, minimum=1, maximum=120)),
+            db_pool_max_idle_seconds=float(env_int(env, "DB_POOL_MAX_IDLE_SECONDS", 600, minimum=1, maximum=86400)),
+            db_pool_max_lifetime_seconds=float(
+                env_int(env, "DB_POOL_MAX_LIFETIME_SECONDS", 3600, minimum=10, maximum=86400)
+            ),
+            db_pool_check=env_bool(env, "DB_POOL_CHECK", False),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
             log_level=log_level,

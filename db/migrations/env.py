@@ -11,9 +11,13 @@ from sqlalchemy.pool import NullPool
 
 
 def database_url() -> str:
-    url = context.config.attributes.get("database_url") or os.environ.get("DATABASE_URL")
+    url = (
+        context.config.attributes.get("database_url")
+        or os.environ.get("MIGRATIONS_DATABASE_URL")
+        or os.environ.get("DATABASE_URL")
+    )
     if not url:
-        raise SystemExit("DATABASE_URL is not set: it names the database to migrate")
+        raise SystemExit("MIGRATIONS_DATABASE_URL or DATABASE_URL must name the database to migrate")
     return str(url)
 
 
