@@ -25,11 +25,12 @@ from tests.integration.conftest import Api
 EXAMPLES = 50
 
 
-def fuzz(operation: APIOperation[Any, Any, Any, Any], token: str) -> None:
+def fuzz(operation: APIOperation[Any, Any, Any, Any], token: str, examples: int = EXAMPLES) -> None:
+    """Raises (an exception group of schemathesis failures) when the operation breaks its contract."""
     headers = {"Authorization": f"Bearer {token}"}
 
     @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
     def check(case: schemathesis.Case[Any]) -> None:
         case.call_and_validate(headers=headers, excluded_checks=[positive_data_acceptance])
 
