@@ -5,12 +5,13 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format db-migrate db-rollback db-schema seed-data bench clean
+.PHONY: run test lint format db-migrate db-rollback db-schema seed-data bench lock clean
 
-$(STAMP): pyproject.toml
+# Runtime dependencies pinned by requirements.lock, the same set the container installs.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e '.[dev]'
+	$(PYTHON) -m pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -48,6 +49,14 @@ seed-data: $(STAMP)
 # prints one table and writes JSON under .bench/ (see tests/bench).
 bench: $(STAMP)
 	$(PYTHON) -m tests.bench
+
+# Re-pins the runtime dependencies (after a change to pyproject.toml's dependencies).
+lock:
+	rm -rf .lock-venv && python3 -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet .
+	echo "# Runtime dependencies of tenant-iam, pinned: make lock rewrites this file." > requirements.lock
+	.lock-venv/bin/pip freeze --exclude tenant-iam >> requirements.lock
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
