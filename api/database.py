@@ -36,7 +36,8 @@ Connection = psycopg.Connection[DictRow]
 
 
 def opening(begin: str) -> str:
-    return f"{QUERIES[begin]};\n{QUERIES['set_api_role']};\n{QUERIES['enter_context']}"
+    statements = (begin, "set_statement_timeout", "set_api_role", "enter_context")
+    return ";\n".join(QUERIES[name] for name in statements)
 
 
 # Every request's first round trip, by read_only, assembled once.
@@ -84,10 +85,13 @@ def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[
 class Transaction:
     """One request's transaction. Queries are called by name from db/queries."""
 
-    def __init__(self, pool: ConnectionPool[Connection], connection: Connection, request_id: str) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Connection], connection: Connection, request_id: str, statement_timeout_ms: int
+    ) -> None:
         self._pool = pool
         self._connection = connection
         self._request_id = request_id
+        self._statement_timeout_ms = statement_timeout_ms
         self.caller: Caller | None = None
 
     def _enter(self, subject: TokenSubject | None, *, read_only: bool) -> Caller | None:
@@ -99,6 +103,7 @@ class Transaction:
             "org_id": subject.organization_id if subject else None,
             "session_id": subject.session_id if subject else None,
             "request_id": self._request_id,
+            "statement_timeout_ms": self._statement_timeout_ms,
         }
         # Several statements in one string need client-side binding (psycopg's own quoting);
         # the caller's row is the result of the last statement.
@@ -144,14 +149,15 @@ class Transaction:
 
 
 class Database:
-    def __init__(self, pool: ConnectionPool[Connection]) -> None:
+    def __init__(self, pool: ConnectionPool[Connection], *, statement_timeout_ms: int = 5000) -> None:
         self.pool = pool
+        self._statement_timeout_ms = statement_timeout_ms
 
     def begin(self, *, read_only: bool, request_id: str, subject: TokenSubject | None = None) -> Transaction:
         """Opens a transaction in the context of the token's subject (or none): the caller is
         None unless the subject is an active member through a live session."""
         connection = self.pool.getconn()
-        transaction = Transaction(self.pool, connection, request_id)
+        transaction = Transaction(self.pool, connection, request_id, self._statement_timeout_ms)
         try:
             transaction.caller = transaction._enter(subject, read_only=read_only)
         except BaseException:

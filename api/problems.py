@@ -105,6 +105,8 @@ SQLSTATE_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "23514": (422, "Invalid request", "A value breaks a rule of the data, such as its length or characters."),
     "42501": (403, "Forbidden", "You do not have permission for this action."),
     "40001": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
+    # statement_timeout (DB_STATEMENT_TIMEOUT_MS): the database stopped a statement that took too long.
+    "57014": (503, "Try again", "The database took too long to answer this request; retry it."),
     "40P01": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
     "53300": (503, "Service unavailable", "The database has no free connections."),
     "57P01": (503, "Service unavailable", "The database is restarting."),

@@ -44,6 +44,7 @@ class Settings:
     db_pool_max_idle_seconds: float = 600.0
     db_pool_max_lifetime_seconds: float = 3600.0
     db_pool_check: bool = False
+    db_statement_timeout_ms: int = 5000
     db_prepared_statements: bool = True
     cors_allowed_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
@@ -131,6 +132,7 @@ class Settings:
                 env_int(env, "DB_POOL_MAX_LIFETIME_SECONDS", 3600, minimum=10, maximum=86400)
             ),
             db_pool_check=env_bool(env, "DB_POOL_CHECK", False),
+            db_statement_timeout_ms=env_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, minimum=10, maximum=600_000),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
             log_level=log_level,

@@ -6,6 +6,11 @@ BEGIN ISOLATION LEVEL READ COMMITTED
 -- Opens a GET/HEAD request's transaction; PostgreSQL refuses any write in it.
 BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY
 
+-- name: set_statement_timeout
+-- Bounds every statement of the request's transaction (DB_STATEMENT_TIMEOUT_MS), lock waits
+-- included, so one slow query cannot hold a connection.
+SET LOCAL statement_timeout = %(statement_timeout_ms)s
+
 -- name: set_api_role
 -- Runs the rest of the transaction as iam_api, whatever role DATABASE_URL logs in as.
 SET LOCAL ROLE iam_api

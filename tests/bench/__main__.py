@@ -168,8 +168,9 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
             ids = (target.admin_id, target.organization_id, target.session_ids[0]) if user else (None, None, None)
             return [render("enter_context", user_id=ids[0], org_id=ids[1], session_id=ids[2], request_id="bench")]
 
-        read = [render("begin_read_only"), render("set_api_role")]
-        write = [render("begin_read_write"), render("set_api_role")]
+        timeout = render("set_statement_timeout", statement_timeout_ms=5000)
+        read = [render("begin_read_only"), timeout, render("set_api_role")]
+        write = [render("begin_read_write"), timeout, render("set_api_role")]
         marker = "'BENCH-MARK'"
         keys = {"email_key": b"bench-email", "address_key": b"bench-address"}
         scripts = {

@@ -3,6 +3,8 @@ speak to it as real clients do."""
 
 from __future__ import annotations
 
+import io
+import logging
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from api.app import create_app
 from api.database import Connection, Database, Transaction, create_pool
+from api.logs import JsonLines
 from api.passwords import Passwords
 from api.settings import Settings
 from api.tokens import TokenSubject, secret_key
@@ -28,9 +31,52 @@ PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-" + "x" * 60  # long enough for the HS512 forgery test
 
 
+# Every secret the suite sent or was given: passwords, access, refresh and invitation tokens,
+# password hashes. No log line of the whole session may contain one (captured_logs).
+SECRETS: set[str] = {PASSWORD}
+SECRET_FIELDS = ("access_token", "refresh_token", "token", "invitation_token", "password", "current_password")
+
+
+def remember_secrets(body: Any) -> None:
+    if isinstance(body, dict):
+        for key, value in body.items():
+            if isinstance(value, str) and len(value) >= 8 and (key in SECRET_FIELDS or key.endswith("password")):
+                SECRETS.add(value)
+
+
+class RecordingPasswords(Passwords):
+    def hash(self, password: str) -> str:
+        hashed = super().hash(password)
+        SECRETS.update((password, hashed))
+        return hashed
+
+
 @pytest.fixture(scope="session")
 def passwords() -> Passwords:
-    return Passwords()
+    return RecordingPasswords()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def captured_logs() -> Iterator[None]:
+    """Every log record of the session at every level, formatted as the server writes them;
+    at the end, none may contain a secret the suite used. (gunicorn's own log and request
+    lines are checked the same way in tests/acceptance.)"""
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JsonLines())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    text = buffer.getvalue()
+    assert text.count('"logger":"api.request"') >= 1000, "the request lines were captured"
+    leaked = [secret[:12] + "..." for secret in SECRETS if secret in text]
+    assert not leaked, f"{len(leaked)} secrets reached the log: {leaked}"
 
 
 def settings_for(database_url: str, **overrides: str) -> Settings:
@@ -90,7 +136,11 @@ class Api:
         headers = dict(kwargs.pop("headers", {}))
         if as_ is not None:
             headers.update(as_.headers)
-        return self.client.simulate_request(method, path, headers=headers, json=json, **kwargs)
+        remember_secrets(json)
+        result = self.client.simulate_request(method, path, headers=headers, json=json, **kwargs)
+        if result.content and result.headers.get("content-type", "").startswith("application/json"):
+            remember_secrets(result.json)
+        return result
 
     def get(self, path: str, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
         return self.call("GET", path, as_, **kwargs)

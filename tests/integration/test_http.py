@@ -17,7 +17,7 @@ from api.database import create_pool
 from api.passwords import Passwords
 from api.settings import Settings
 from db.migrate import head_revision
-from tests.integration.conftest import TEST_SECRET, Api, Tenant, settings_for
+from tests.integration.conftest import TEST_SECRET, Api, AppFactory, Tenant, settings_for
 
 
 def assert_problem(result: falcon.testing.Result, status: int) -> dict[str, object]:
@@ -267,3 +267,20 @@ def test_prepared_statements_follow_the_setting(
             prepared = connection.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
     assert prepared is not None
     assert (prepared["n"] > 0) is prepares
+
+
+def test_a_statement_past_the_timeout_is_a_503_and_frees_the_connection(
+    make_api: AppFactory, database_url: str
+) -> None:
+    api = make_api(DB_STATEMENT_TIMEOUT_MS="200", DB_POOL_MAX_SIZE="1")
+    admin = api.register()
+    project = api.create_project(admin)
+    with psycopg.connect(database_url) as blocker:
+        # Another transaction holds the row: the PATCH waits for its lock until the timeout.
+        blocker.execute("SELECT 1 FROM iam.projects WHERE id = %s FOR UPDATE", [project["id"]])
+        slow = api.patch(f"/projects/{project['id']}", {"name": "blocked"}, as_=admin)
+        assert_problem(slow, 503)
+        assert slow.headers["retry-after"]
+        # The one pooled connection came back: the next request is served.
+        assert api.get(f"/projects/{project['id']}", as_=admin).json["name"] == project["name"]
+    assert api.patch(f"/projects/{project['id']}", {"name": "free"}, as_=admin).status_code == 200
