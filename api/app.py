@@ -23,6 +23,7 @@ from api.cors import Cors
 from api.cursors import Cursors
 from api.database import Connection, Database, create_pool
 from api.login_throttle import LoginThrottle
+from api.metrics import MetricsMiddleware
 from api.middleware import RequestIdMiddleware, TransactionMiddleware
 from api.openapi import Route, openapi_document
 from api.passwords import Passwords
@@ -36,6 +37,7 @@ from api.resources.health import LiveResource, ReadyResource
 from api.resources.invitations import InvitationsResource
 from api.resources.jwks import JwksResource
 from api.resources.members import MembersResource
+from api.resources.metrics import MetricsResource
 from api.resources.organizations import OrganizationsResource
 from api.resources.projects import ProjectsResource
 from api.resources.sessions import LogoutResource, RefreshResource, SessionsResource, SwitchOrganizationResource
@@ -99,8 +101,9 @@ def create_app(
     )
     throttle = LoginThrottle(settings)
 
-    middleware: list[RequestLogMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
+    middleware: list[RequestLogMiddleware | MetricsMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
         RequestLogMiddleware(settings.trusted_proxies),
+        MetricsMiddleware(pool),
         RequestIdMiddleware(),
     ]
     if settings.cors_allowed_origins:
@@ -147,6 +150,8 @@ def create_app(
     routes.add("/projects/{project_id:uuid}", projects, suffix="item")
 
     routes.add("/audit-events", AuditEventsResource(cursors))
+
+    routes.add("/metrics", MetricsResource(settings.metrics_token, settings.trusted_proxies))
 
     openapi = OpenApiResource()
     routes.add("/openapi.json", openapi)

@@ -19,10 +19,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from gunicorn import glogging
+from api import metrics_dir
 
-from api import logs, server_errors
-from api.settings import env_int
+# Before anything imports prometheus_client: the workers count in multiprocess mode.
+_metrics_folder = metrics_dir.prepare()
+
+from gunicorn import glogging  # noqa: E402
+
+from api import logs, server_errors  # noqa: E402
+from api.settings import env_int  # noqa: E402
 
 wsgi_app = "api.asgi:get_asgi_app()"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int(os.environ, 'PORT', 3000, minimum=1, maximum=65535)}"
@@ -53,6 +58,19 @@ class Logger(glogging.Logger):  # type: ignore[misc]
 
 
 logger_class = Logger
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker's gauges stop counting once it is gone (its counters stay in the totals)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    metrics_dir.remove(_metrics_folder)
+
+
 graceful_timeout = 10
 
 # Request limits, enforced by gunicorn before the app runs (the README lists them): a

@@ -13,6 +13,7 @@ import psycopg
 
 from api.body import read_body
 from api.database import Database, Transaction
+from api.metrics import TOKEN_REJECTIONS
 from api.problems import answer_with_problem, database_problem, problem, unauthorized
 from api.tokens import AccessTokens, InvalidToken
 
@@ -77,8 +78,14 @@ class TransactionMiddleware:
         if resource is None or access is Access.PUBLIC or req.method == "OPTIONS":
             return
         try:
-            req.context.subject = self._tokens.verify(bearer_token(req))
-        except InvalidToken:
+            token = bearer_token(req)
+        except falcon.HTTPError:
+            TOKEN_REJECTIONS.labels("missing").inc()
+            raise
+        try:
+            req.context.subject = self._tokens.verify(token)
+        except InvalidToken as exc:
+            TOKEN_REJECTIONS.labels(exc.reason).inc()
             raise unauthorized("The access token is invalid or expired.") from None
         req.context.request_id = req.context.client_request_id or req.context.request_id
         if access is Access.SIGNED_IN:
@@ -89,6 +96,7 @@ class TransactionMiddleware:
             read_only=req.method in ("GET", "HEAD"), request_id=req.context.request_id, subject=req.context.subject
         )
         if req.context.transaction.caller is None:
+            TOKEN_REJECTIONS.labels("session_ended").inc()
             raise unauthorized(SESSION_ENDED)
 
     def process_response(

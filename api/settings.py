@@ -47,6 +47,7 @@ class Settings:
     db_statement_timeout_ms: int = 5000
     db_prepared_statements: bool = True
     cors_allowed_origins: tuple[str, ...] = ()
+    metrics_token: str | None = field(default=None, repr=False)
     log_level: str = "INFO"
     log_format: LogFormat = "json"
     jwt_access_secret_previous: str | None = field(default=None, repr=False)
@@ -135,6 +136,7 @@ class Settings:
             db_statement_timeout_ms=env_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, minimum=10, maximum=600_000),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
+            metrics_token=_metrics_token(env),
             log_level=log_level,
             log_format=chosen_log_format,
             jwt_access_secret_previous=previous_secret,
@@ -210,6 +212,13 @@ def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
         if not _ORIGIN.match(origin):
             raise SettingsError(f"{name} must list origins such as https://app.example.com, not {origin!r}")
     return origins
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("METRICS_TOKEN", "").strip()
+    if token and len(token) < 16:
+        raise SettingsError("METRICS_TOKEN must be at least 16 characters (or unset: loopback clients only)")
+    return token or None
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:

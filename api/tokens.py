@@ -40,7 +40,12 @@ REQUIRED_CLAIMS = ["sub", "org_id", "sid", "iat", "exp", "iss", "aud", "jti"]
 
 
 class InvalidToken(Exception):
-    """The token is missing, malformed, expired, forged or for another audience."""
+    """The token is malformed, expired, forged or for another audience. `reason` is one of
+    malformed, expired, signature, unknown_key or claims (for metrics, never for clients)."""
+
+    def __init__(self, detail: str, reason: str = "claims") -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ class AccessTokens:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self._keys.get(kid) if isinstance(kid, str) else None
             if key is None:
-                raise InvalidToken("no key with this kid")
+                raise InvalidToken("no key with this kid", "unknown_key")
             claims = jwt.decode(
                 token,
                 key.verifying,
@@ -192,6 +197,12 @@ class AccessTokens:
                 leeway=LEEWAY_SECONDS,
                 options={"require": REQUIRED_CLAIMS},
             )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidToken(str(exc), "expired") from None
+        except jwt.InvalidSignatureError as exc:
+            raise InvalidToken(str(exc), "signature") from None
+        except jwt.DecodeError as exc:
+            raise InvalidToken(str(exc), "malformed") from None
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
         issued_at, expires_at = claims["iat"], claims["exp"]

@@ -14,6 +14,7 @@ from api.body import FieldChecks, read_json
 from api.database import Database
 from api.hooks import caller, open_transaction, request_id
 from api.login_throttle import LoginThrottle, too_many_attempts
+from api.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
 from api.middleware import SESSION_ENDED, Access
 from api.opaque_tokens import opaque_token_hash
 from api.openapi import operation
@@ -109,6 +110,7 @@ class LoginResource:
                         {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"},
                     )
             if refusal is not None:
+                LOGINS_THROTTLED.inc()
                 raise too_many_attempts(refusal.retry_after_seconds)
             # 3. The password, outside any transaction. Unknown email, wrong password and
             # inactive account: same work, same answer.
@@ -133,6 +135,7 @@ class LoginResource:
                 session = tx.one("sign_in", {**params, "password_rehash": rehash})
                 failed = False
         if failed:
+            LOGIN_FAILURES.inc()
             raise unauthorized(LOGIN_FAILED)
         assert session is not None
         self._sessions.answer(resp, session, refresh_token)

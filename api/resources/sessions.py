@@ -10,6 +10,7 @@ import falcon
 from api.body import FieldChecks, read_json
 from api.database import Database
 from api.hooks import caller, request_id, transaction
+from api.metrics import REFRESH_TOKEN_REUSE
 from api.middleware import Access
 from api.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.openapi import operation
@@ -47,6 +48,8 @@ class RefreshResource:
                 {"token_hash": opaque_token_hash(body.refresh_token), "new_token_hash": new_token_hash},
             )
         assert session is not None
+        if session["outcome"] == "reused":
+            REFRESH_TOKEN_REUSE.inc()
         if session["outcome"] != "rotated":
             raise unauthorized("The refresh token is unknown, already used, or its session has ended.")
         self._sessions.answer(resp, session, new_token)

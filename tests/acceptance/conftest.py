@@ -7,7 +7,8 @@ import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import as_role, create_database, database_on, drop_database
-from tests.servers import running_gunicorn
+from tests.servers import gunicorn_command, running_gunicorn
 
 
 @dataclass(frozen=True)
@@ -30,27 +31,39 @@ def log_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+@contextmanager
+def serving_fresh_database(
+    server_url: str,
+    template_database: str,
+    owner_role: str,
+    folder: Path,
+    env: dict[str, str],
+    command: Callable[[dict[str, str], int], list[str]] = gunicorn_command,
+) -> Iterator[Server]:
+    """A server (gunicorn unless `command` says otherwise) on a database of its own, cloned
+    from the migrated template, with `env` on top of the test environment."""
+    name = f"iam_test_{folder.name}_{os.getpid()}"
+    create_database(server_url, name, template=template_database, owner=owner_role)
+    database_url = as_role(database_on(server_url, name), owner_role)
+    full_env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": database_url, **env}
+    log_path = folder / "server.log"
+    try:
+        with running_gunicorn(full_env, log_path, command) as (url, _):
+            yield Server(url, log_path, database_url)
+    finally:
+        drop_database(server_url, name)
+
+
 @pytest.fixture(scope="session")
 def server(
     server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     """gunicorn with two workers, as `make run` serves: state that workers share must live
     in PostgreSQL, and the tests here would see it if it did not."""
-    name = f"iam_test_gunicorn_{os.getpid()}"
-    create_database(server_url, name, template=template_database, owner=owner_role)
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": as_role(database_on(server_url, name), owner_role),
-        "JWT_ACCESS_SECRET": "acceptance-" + "z" * 40,
-        "WEB_CONCURRENCY": "2",
-    }
-    log_path = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    try:
-        with running_gunicorn(env, log_path) as (url, _):
-            yield Server(url, log_path, env["DATABASE_URL"])
-    finally:
-        drop_database(server_url, name)
+    env = {"JWT_ACCESS_SECRET": "acceptance-" + "z" * 40, "WEB_CONCURRENCY": "2"}
+    folder = tmp_path_factory.mktemp("gunicorn")
+    with serving_fresh_database(server_url, template_database, owner_role, folder, env) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -17,11 +17,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
-from tests.acceptance.conftest import call
-from tests.conftest import as_role, create_database, database_on, drop_database
+from tests.acceptance.conftest import call, serving_fresh_database
 from tests.fluid_server import PYPROJECT, entrypoint
-from tests.servers import running_gunicorn
 
 ROOT = PYPROJECT.parent
 
@@ -34,13 +33,8 @@ def fluid_command(env: dict[str, str], port: int) -> list[str]:
 def fluid(
     server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, str]]:
-    name = f"iam_test_vercel_{os.getpid()}"
-    create_database(server_url, name, template=template_database, owner=owner_role)
-    database_url = as_role(database_on(server_url, name), owner_role)
     env = {
-        **os.environ,
         "APP_ENV": "production",
-        "DATABASE_URL": database_url,
         "JWT_ACCESS_SECRET": "vercel-" + "v" * 40,
         # The serverless pool settings docs/deploy-vercel.md recommends.
         "DB_POOL_MIN_SIZE": "0",
@@ -48,11 +42,9 @@ def fluid(
         "DB_POOL_MAX_IDLE_SECONDS": "60",
         "DB_POOL_CHECK": "true",
     }
-    try:
-        with running_gunicorn(env, tmp_path_factory.mktemp("vercel") / "server.log", fluid_command) as (url, _):
-            yield url, name
-    finally:
-        drop_database(server_url, name)
+    folder = tmp_path_factory.mktemp("vercel")
+    with serving_fresh_database(server_url, template_database, owner_role, folder, env, fluid_command) as running:
+        yield running.url, str(conninfo_to_dict(running.database_url)["dbname"])
 
 
 def test_the_declared_entrypoint_is_a_module_level_wsgi_app() -> None:
