@@ -111,10 +111,27 @@ class TransactionMiddleware:
         except psycopg.Error as exc:
             if not req_succeeded:
                 return  # the response already reports the failure; the rollback was best effort
-            # The work did not commit: the client must not see a success.
             log.error("commit failed (request %s): %s", req.context.request_id, type(exc).__name__)
+            retry = {"Retry-After": "1"}
+            if isinstance(exc, psycopg.OperationalError):
+                # The connection broke during COMMIT: the server may have committed or not, and
+                # nobody here can tell. Say so, rather than promise either.
+                unknown = problem(
+                    503,
+                    "Outcome unknown",
+                    "The database connection was lost while committing: the change may or may not "
+                    "have been saved. Read it back before retrying.",
+                    headers=retry,
+                )
+                answer_with_problem(req, resp, unknown)
+                return
+            # The database refused the commit: nothing was saved, and the client must not see a success.
             mapped = database_problem(exc)
             status = mapped.status_code if mapped else 500
-            answer_with_problem(
-                req, resp, problem(status, "Not saved", "The change could not be committed; nothing was saved.")
+            refused = problem(
+                status,
+                "Not saved",
+                "The change could not be committed; nothing was saved.",
+                headers=retry if status == 503 else None,
             )
+            answer_with_problem(req, resp, refused)

@@ -15,16 +15,35 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from db.embedded import embedded_postgres_url
 
 
+@dataclass
+class Cluster:
+    """A private PostgreSQL: its superuser URL, and stopping and starting it again."""
+
+    url: str
+    server: Any
+
+    def stop(self) -> None:
+        """A fast shutdown, as a restart or failover would do: sessions are cut."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata, user=self.server.system_user, timeout=30)
+
+    def start(self) -> None:
+        self.server.ensure_postgres_running()
+
+
 @contextmanager
-def private_cluster() -> Iterator[str]:
+def private_cluster() -> Iterator[Cluster]:
     """A fresh PostgreSQL cluster of its own (the embedded wheel's, PostgreSQL 18) in a
-    temporary folder, as a superuser URL: no roles or data from any other run, and nobody
-    else's connections. Removed afterwards."""
+    temporary folder: no roles or data from any other run, nobody else's connections, and
+    free to stop and start. Removed afterwards."""
     from embedded_postgres.postgres_server import get_server
 
     folder = Path(tempfile.mkdtemp(prefix="iam-cluster-"))
@@ -32,7 +51,7 @@ def private_cluster() -> Iterator[str]:
     try:
         server = get_server(folder / "data", cleanup_mode="stop")
         with server:
-            yield str(server.get_uri())
+            yield Cluster(str(server.get_uri()), server)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

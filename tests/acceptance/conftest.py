@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -24,6 +25,7 @@ class Server:
     url: str
     log: Path
     database_url: str
+    process: subprocess.Popen[bytes] | None = None
 
 
 def log_lines(path: Path) -> list[dict[str, Any]]:
@@ -48,8 +50,8 @@ def serving_fresh_database(
     full_env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": database_url, **env}
     log_path = folder / "server.log"
     try:
-        with running_gunicorn(full_env, log_path, command) as (url, _):
-            yield Server(url, log_path, database_url)
+        with running_gunicorn(full_env, log_path, command) as (url, process):
+            yield Server(url, log_path, database_url, process)
     finally:
         drop_database(server_url, name)
 

@@ -129,8 +129,9 @@ class Session:
 class Api:
     """A thin client: every call goes through the real app, middleware and database."""
 
-    def __init__(self, client: falcon.testing.TestClient) -> None:
+    def __init__(self, client: falcon.testing.TestClient, pool: ConnectionPool[Connection] | None = None) -> None:
         self.client = client
+        self.pool = pool  # the app's own pool, when the test made the app (make_api)
 
     def call(
         self, method: str, path: str, as_: Session | None = None, json: Any = None, **kwargs: Any
@@ -242,7 +243,7 @@ def make_api(database_url: str, passwords: Passwords) -> Iterator[AppFactory]:
         pool = create_pool(settings, open_now=False)
         pool.open(wait=True)
         pools.append(pool)
-        return Api(falcon.testing.TestClient(create_app(settings, pool, passwords_ or passwords)))
+        return Api(falcon.testing.TestClient(create_app(settings, pool, passwords_ or passwords)), pool)
 
     yield make
     for pool in pools:

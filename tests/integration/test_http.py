@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 import uuid
 from typing import Any
 
@@ -284,3 +285,21 @@ def test_a_statement_past_the_timeout_is_a_503_and_frees_the_connection(
         # The one pooled connection came back: the next request is served.
         assert api.get(f"/projects/{project['id']}", as_=admin).json["name"] == project["name"]
     assert api.patch(f"/projects/{project['id']}", {"name": "free"}, as_=admin).status_code == 200
+
+
+def test_an_exhausted_pool_answers_503_within_its_timeout(make_api: AppFactory, database_url: str) -> None:
+    api = make_api(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_POOL_TIMEOUT_SECONDS="1")
+    admin = api.register()
+    pool = api.pool
+    assert pool is not None
+    held = pool.getconn()  # the pool's only connection, taken by a request that never ends
+    try:
+        started = time.monotonic()
+        result = api.get("/projects", as_=admin)
+        waited = time.monotonic() - started
+    finally:
+        pool.putconn(held)
+    assert_problem(result, 503)
+    assert result.headers["retry-after"] == "1"
+    assert 0.9 <= waited < 3
+    assert api.get("/projects", as_=admin).status_code == 200

@@ -16,7 +16,8 @@ OWNER = "supabase_like_owner"
 
 
 def test_a_createrole_owner_migrates_postgres_18_and_can_serve() -> None:
-    with private_cluster() as superuser_url:
+    with private_cluster() as cluster:
+        superuser_url = cluster.url
         with psycopg.connect(superuser_url, autocommit=True) as admin:
             version = admin.execute("SHOW server_version_num").fetchone()
             assert version is not None
