@@ -5,6 +5,7 @@ installs it where missing."""
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -35,6 +36,14 @@ def pgbouncer_binary() -> str:
     return found
 
 
+def run_as(host: str) -> str:
+    """pgbouncer refuses to run as root. It drops to nobody, or, where the server listens on
+    a Unix socket only (the embedded server), to the owner of that socket's folder."""
+    if host.startswith("/"):
+        return pwd.getpwuid(Path(host).stat().st_uid).pw_name
+    return "nobody"
+
+
 @contextmanager
 def running_pgbouncer(server_url: str, user: str) -> Iterator[str]:
     """PgBouncer (pool_mode = transaction) forwarding every database of the server; the URL
@@ -43,9 +52,9 @@ def running_pgbouncer(server_url: str, user: str) -> Iterator[str]:
     server = conninfo_to_dict(server_url)
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="iam-pgbouncer-"))
-    folder.chmod(0o755)  # pgbouncer will not run as root: it drops to nobody, who must read here
+    folder.chmod(0o755)  # pgbouncer drops root (run_as), and that user must read here
     (folder / "userlist.txt").write_text(f'"{user}" ""\n')
-    host = server.get("host") or "127.0.0.1"
+    host = str(server.get("host") or "127.0.0.1")
     (folder / "pgbouncer.ini").write_text(
         "[databases]\n"
         f"* = host={host} port={server.get('port') or 5432}\n"
@@ -59,9 +68,9 @@ def running_pgbouncer(server_url: str, user: str) -> Iterator[str]:
     )
     for path in folder.iterdir():
         path.chmod(0o644)
-    log = folder / "pgbouncer.log"  # its stderr: nobody may not write in this folder
+    log = folder / "pgbouncer.log"  # its stderr: the user it drops to may not write in this folder
     with log.open("wb") as output:
-        command = [binary, "-u", "nobody", str(folder / "pgbouncer.ini")]
+        command = [binary, "-u", run_as(host), str(folder / "pgbouncer.ini")]
         process = subprocess.Popen(command, stdout=output, stderr=output)
     try:
         deadline = time.monotonic() + 10
