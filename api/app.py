@@ -102,7 +102,7 @@ def create_app(
     throttle = LoginThrottle(settings)
 
     middleware: list[RequestLogMiddleware | MetricsMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
-        RequestLogMiddleware(settings.trusted_proxies),
+        RequestLogMiddleware(settings.trusted_proxies, settings.log_format),
         MetricsMiddleware(pool),
         RequestIdMiddleware(),
     ]

@@ -18,6 +18,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
+from api import request_log
 from api.app import create_app
 from api.database import Connection, Database, Transaction, create_pool
 from api.logs import JsonLines
@@ -69,9 +70,13 @@ def captured_logs() -> Iterator[None]:
     previous = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
+    # Request lines skip the logging module (api/request_log.py): read them where they go.
+    to_stdout = request_log.write_line
+    request_log.write_line = lambda line: buffer.write(line.decode())  # type: ignore[assignment]
     try:
         yield
     finally:
+        request_log.write_line = to_stdout
         root.removeHandler(handler)
         root.setLevel(previous)
     text = buffer.getvalue()
