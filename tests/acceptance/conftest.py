@@ -85,3 +85,13 @@ def call(base_url: str, method: str, path: str, body: Any = None, token: str | N
             return response.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+def register(base_url: str, email: str, password: str, organization: str) -> dict[str, Any]:
+    """A new user and organization over HTTP; the sign-in answer."""
+    status, body = call(
+        base_url, "POST", "/auth/register", {"email": email, "password": password, "organization_name": organization}
+    )
+    assert status == 201, body
+    answer: dict[str, Any] = body
+    return answer

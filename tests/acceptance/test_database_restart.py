@@ -20,7 +20,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from db.migrate import upgrade
-from tests.acceptance.conftest import call
+from tests.acceptance.conftest import register
 from tests.servers import private_cluster, running_gunicorn
 
 pytestmark = pytest.mark.gunicorn
@@ -68,14 +68,7 @@ def test_creates_survive_a_database_restart(tmp_path: Any) -> None:
             "DB_POOL_TIMEOUT_SECONDS": str(POOL_TIMEOUT_SECONDS),
         }
         with running_gunicorn(env, tmp_path / "server.log") as (url, _):
-            status, admin_session = call(
-                url,
-                "POST",
-                "/auth/register",
-                {"email": "restart@example.com", "password": "restart password 1", "organization_name": "R"},
-            )
-            assert status == 201
-            token = admin_session["access_token"]
+            token = register(url, "restart@example.com", "restart password 1", "R")["access_token"]
 
             outcomes: list[tuple[str, int, Any, float]] = []
             names = (f"p{n}" for n in itertools.count())

@@ -17,20 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Server, call, log_lines
+from tests.acceptance.conftest import Server, call, log_lines, register
 
 pytestmark = pytest.mark.gunicorn
 
 
 def test_readme_walkthrough_over_http(base_url: str) -> None:
     password = "correct horse battery staple"
-    status, admin = call(
-        base_url,
-        "POST",
-        "/auth/register",
-        {"email": "ada@example.com", "password": password, "organization_name": "Acme"},
-    )
-    assert status == 201
+    admin = register(base_url, "ada@example.com", password, "Acme")
     admin_token = admin["access_token"]
 
     status, project = call(base_url, "POST", "/projects", {"name": "Apollo"}, admin_token)
@@ -112,13 +106,7 @@ def test_head_over_http_sends_headers_only(base_url: str) -> None:
 
 def test_login_throttling_holds_across_gunicorn_workers(server: Server) -> None:
     email = "spread@example.com"
-    status, _ = call(
-        server.url,
-        "POST",
-        "/auth/register",
-        {"email": email, "password": "right password 123", "organization_name": "W"},
-    )
-    assert status == 201
+    register(server.url, email, "right password 123", "W")
 
     def attempt(password: str) -> int:
         return call(server.url, "POST", "/auth/login", {"email": email, "password": password})[0]
@@ -184,13 +172,7 @@ def test_clients_trickling_headers_do_not_make_others_wait(server: Server) -> No
 
 
 def test_clients_trickling_bodies_hold_no_transaction(server: Server) -> None:
-    status, admin = call(
-        server.url,
-        "POST",
-        "/auth/register",
-        {"email": "trickle@example.com", "password": "correct horse battery", "organization_name": "T"},
-    )
-    assert status == 201
+    admin = register(server.url, "trickle@example.com", "correct horse battery", "T")
     opening = (
         b"POST /projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
         b"Authorization: Bearer " + admin["access_token"].encode() + b'\r\n\r\n{"name": "'
@@ -211,13 +193,7 @@ def test_clients_trickling_bodies_hold_no_transaction(server: Server) -> None:
 
 def test_each_request_is_one_json_line_with_the_route_and_the_caller(server: Server) -> None:
     password = "a password for the log test"
-    status, admin = call(
-        server.url,
-        "POST",
-        "/auth/register",
-        {"email": "logged@example.com", "password": password, "organization_name": "Logged"},
-    )
-    assert status == 201
+    admin = register(server.url, "logged@example.com", password, "Logged")
     token = admin["access_token"]
     status, project = call(server.url, "POST", "/projects", {"name": "Logged"}, token)
     assert status == 201

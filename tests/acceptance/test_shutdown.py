@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from api.gunicorn_config import graceful_timeout
-from tests.acceptance.conftest import call, serving_fresh_database
+from tests.acceptance.conftest import call, register, serving_fresh_database
 from tests.servers import free_port
 
 pytestmark = pytest.mark.gunicorn
@@ -46,14 +46,7 @@ def test_sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits(
 ) -> None:
     env = {"JWT_ACCESS_SECRET": "shutdown-" + "s" * 40, "WEB_CONCURRENCY": "2", "DB_STATEMENT_TIMEOUT_MS": "20000"}
     with serving_fresh_database(server_url, template_database, owner_role, tmp_path, env) as server:
-        status, admin = call(
-            server.url,
-            "POST",
-            "/auth/register",
-            {"email": "stop@example.com", "password": "shutdown password", "organization_name": "S"},
-        )
-        assert status == 201
-        token = admin["access_token"]
+        token = register(server.url, "stop@example.com", "shutdown password", "S")["access_token"]
         _, project = call(server.url, "POST", "/projects", {"name": "in flight"}, token)
         assert server.process is not None
         master = server.process.pid

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from tests.acceptance.conftest import call, serving_fresh_database
+from tests.acceptance.conftest import call, register, serving_fresh_database
 from tests.fluid_server import PYPROJECT, entrypoint
 
 ROOT = PYPROJECT.parent
@@ -85,14 +85,7 @@ def test_two_tenants_concurrently_then_after_every_connection_was_dropped(
     url, database = fluid
     tenants = []
     for n in range(2):
-        status, body = call(
-            url,
-            "POST",
-            "/auth/register",
-            {"email": f"fluid{n}@example.com", "password": "fluid password 123", "organization_name": f"Fluid {n}"},
-        )
-        assert status == 201, body
-        tenants.append(body)
+        tenants.append(register(url, f"fluid{n}@example.com", "fluid password 123", f"Fluid {n}"))
     for tenant in tenants:
         for k in range(3):
             status, _ = call(url, "POST", "/projects", {"name": f"p{k}"}, tenant["access_token"])
