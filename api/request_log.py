@@ -11,7 +11,6 @@ whole across threads and workers. LOG_LEVEL=WARNING or above turns request lines
 
 from __future__ import annotations
 
-import datetime
 import functools
 import logging
 import os
@@ -23,7 +22,7 @@ import falcon
 import msgspec
 
 from api.client_address import client_address
-from api.logs import LogFormat
+from api.logs import LogFormat, rfc3339
 from api.settings import Network
 from api.tokens import TokenSubject
 
@@ -66,7 +65,7 @@ class RequestLogMiddleware:
         route = route_name(req.uri_template) if req.uri_template else None
         address = client_address(req, self._trusted_proxies)
         request_id = req.context.get("request_id")
-        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = rfc3339(time.time())
         message = f"{req.method} {route or '(no route)'} {resp.status_code} {duration_ms:.1f} ms rid={request_id}"
         fields: dict[str, Any] = {
             "time": now,
