@@ -27,4 +27,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '3000')}/health/live\", timeout=2)"]
 # Migrations are a separate, one-shot step (the compose file's migrate service):
 #   python -m db.migrate up    (MIGRATIONS_DATABASE_URL, else DATABASE_URL)
-CMD ["gunicorn", "-c", "python:api.gunicorn_config"]
+CMD ["gunicorn", "-c", "python:api.serving.gunicorn_config"]

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PYTHON) -m api.serve
+	$(PYTHON) -m api.serving.run
 
 test: $(STAMP)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

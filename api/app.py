@@ -1,34 +1,37 @@
 """The WSGI app: create_app(settings, pool) wires it; get_app() builds it from the environment
-(api/asgi.py serves it under gunicorn; any WSGI server can too).
+(api/serving/ serves it under gunicorn and on Vercel; any WSGI server can too).
 
-Where a request goes: RequestIdMiddleware -> TransactionMiddleware (token, one transaction,
-tenant context) -> a resource in api/resources (permission hook, named queries) -> commit
-or rollback in TransactionMiddleware. Errors become problem+json in api/problems.py.
+Where a request goes: RequestLogMiddleware, MetricsMiddleware and RequestIdMiddleware
+(api/observability/) -> TransactionMiddleware (api/context.py: token, one transaction,
+tenant context) -> a resource in api/resources (`@requires` permission check, named
+queries) -> commit or rollback in TransactionMiddleware. Errors become problem+json in
+api/http/problems.py.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from importlib.metadata import version
 
 import falcon
-import falcon.media
-import falcon.routing
-import msgspec
 from psycopg_pool import ConnectionPool
 
-from api import logs
-from api.cors import Cors
-from api.cursors import Cursors
+from api.auth.access_tokens import AccessTokens
+from api.auth.login_throttle import LoginThrottle
+from api.auth.passwords import Passwords
+from api.auth.sessions import SessionIssuer
+from api.context import TransactionMiddleware, declared_security
 from api.database import Connection, Database, create_pool
-from api.login_throttle import LoginThrottle
-from api.metrics import MetricsMiddleware
-from api.middleware import RequestIdMiddleware, TransactionMiddleware
-from api.openapi import Route, openapi_document
-from api.passwords import Passwords
-from api.problems import register_error_handlers
-from api.request_log import RequestLogMiddleware
+from api.http.cors import Cors
+from api.http.cursors import Cursors
+from api.http.openapi import openapi_document
+from api.http.problems import register_error_handlers
+from api.http.responses import MsgspecJSON
+from api.http.routing import Routes
+from api.observability import logs
+from api.observability.metrics import MetricsMiddleware
+from api.observability.request_id import RequestIdMiddleware
+from api.observability.request_log import RequestLogMiddleware
 from api.resources.audit import AuditEventsResource
 from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
@@ -41,51 +44,8 @@ from api.resources.metrics import MetricsResource
 from api.resources.organizations import OrganizationsResource
 from api.resources.projects import ProjectsResource
 from api.resources.sessions import LogoutResource, RefreshResource, SessionsResource, SwitchOrganizationResource
-from api.sessions import SessionIssuer
 from api.settings import Settings
-from api.text import ascii_uuid
-from api.tokens import AccessTokens
 from db.revisions import head_revision
-
-
-class MsgspecJSON(falcon.media.BaseHandler):
-    """Responses as JSON through msgspec: UUIDs and datetimes (RFC 3339) without hand-written
-    hooks. Request bodies never go through req.media: api/body.py reads them."""
-
-    def serialize(self, media: object, content_type: str | None = None) -> bytes:
-        return msgspec.json.encode(media)
-
-
-class CanonicalUUIDConverter(falcon.routing.BaseConverter):
-    """`{id:uuid}` in routes: canonical ASCII UUIDs only (Falcon's own takes whatever
-    uuid.UUID() does, other scripts' digits included); anything else is a 404."""
-
-    def convert(self, value: str) -> uuid.UUID | None:
-        return ascii_uuid(value)
-
-
-def answer_head_like_get(resource: object) -> None:
-    """HEAD runs the GET responder (its hooks included); Falcon sends no body for HEAD."""
-    for name in dir(resource):
-        if name == "on_get" or name.startswith("on_get_"):
-            head = "on_head" + name.removeprefix("on_get")
-            if not hasattr(resource, head):
-                setattr(resource, head, getattr(resource, name))
-
-
-class Routes:
-    """Adds routes to the app, and keeps the table that /openapi.json is built from; every
-    resource answers HEAD wherever it answers GET."""
-
-    def __init__(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
-        self._app = app
-        self.table: list[Route] = []
-        app.router_options.converters["uuid"] = CanonicalUUIDConverter
-
-    def add(self, template: str, resource: object, suffix: str | None = None) -> None:
-        answer_head_like_get(resource)
-        self._app.add_route(template, resource, suffix=suffix)
-        self.table.append(Route(template, resource, suffix))
 
 
 def create_app(
@@ -158,7 +118,7 @@ def create_app(
     docs = DocsResource()
     routes.add("/docs", docs)
     routes.add("/docs/{asset}", docs, suffix="asset")
-    openapi.publish(openapi_document(routes.table, version("tenant-iam")))
+    openapi.publish(openapi_document(routes.table, version("tenant-iam"), declared_security))
     return app
 
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
 
-from api.logs import LogFormat, log_format_from_env
 from api.text import ascii_int
 
 AppEnv = Literal["development", "test", "production"]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MIN_SECRET_BYTES = 32
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LogFormat = Literal["json", "text"]
 
 
 class SettingsError(ValueError):
@@ -153,6 +153,15 @@ class Settings:
             password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 1, minimum=0, maximum=256),
             password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
         )
+
+
+def log_format_from_env(env: Mapping[str, str]) -> LogFormat:
+    """LOG_FORMAT when set; else text in development (APP_ENV unset or development), JSON
+    everywhere else."""
+    chosen = env.get("LOG_FORMAT") or ("text" if env.get("APP_ENV", "development") == "development" else "json")
+    if chosen not in ("json", "text"):
+        raise ValueError(f"LOG_FORMAT must be json or text, not {chosen!r}")
+    return "json" if chosen == "json" else "text"
 
 
 def check_secret(name: str, secret: str) -> None:

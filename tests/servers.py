@@ -1,5 +1,5 @@
 """Runs a real server on a free loopback port: gunicorn the way `make run` and the container
-do (api/gunicorn_config.py), for the acceptance tests and `make bench`; and granian, the
+do (api/serving/gunicorn_config.py), for the acceptance tests and `make bench`; and granian, the
 alternative `make bench` compares it with."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def free_port() -> int:
 
 
 def gunicorn_command(env: dict[str, str], port: int) -> list[str]:
-    return [sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"]
+    return [sys.executable, "-m", "gunicorn", "-c", "python:api.serving.gunicorn_config"]
 
 
 def granian_command(env: dict[str, str], port: int) -> list[str]:

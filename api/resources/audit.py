@@ -6,12 +6,12 @@ import uuid
 
 import falcon
 
-from api.cursors import Cursors
-from api.hooks import transaction
-from api.openapi import CURSOR, LIMIT, Query, operation
-from api.pagination import KeysetPager
-from api.problems import FieldError, ValidationProblem
-from api.responses import AuditEvent, AuditEventPage
+from api.context import requires, transaction
+from api.http.cursors import Cursors
+from api.http.openapi import CURSOR, LIMIT, Query, operation
+from api.http.pagination import KeysetPager
+from api.http.problems import FieldError, ValidationProblem
+from api.http.responses import AuditEvent, AuditEventPage
 from api.text import ascii_uuid
 
 ACTION = Query("action", {"type": "string", "maxLength": 100}, "Only events of this action, such as project.created.")
@@ -24,10 +24,10 @@ class AuditEventsResource:
 
     @operation(
         "The organization's audit trail, newest first",
-        permission="audit:read",
         query=(LIMIT, CURSOR, ACTION, RESOURCE_ID),
         ok={200: AuditEventPage},
     )
+    @requires("audit:read")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = {**self._pager.params(req), "action": action_filter(req), "resource_id": resource_filter(req)}
         rows = transaction(req).all("list_audit_events", params)

@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import falcon
 
-from api.body import FieldChecks, read_json
+from api.auth.login_throttle import LoginThrottle, too_many_attempts
+from api.auth.opaque_tokens import opaque_token_hash
+from api.auth.passwords import Passwords
+from api.auth.sessions import SessionIssuer
+from api.context import Access, caller, in_context, request_id, signed_in
 from api.database import Database
-from api.hooks import caller, open_transaction, request_id
-from api.login_throttle import LoginThrottle, too_many_attempts
-from api.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
-from api.middleware import SESSION_ENDED, Access
-from api.opaque_tokens import opaque_token_hash
-from api.openapi import operation
-from api.passwords import Passwords
-from api.problems import unauthorized
-from api.responses import Me, OrganizationRef, SignedIn, UserRef
-from api.schemas import ChangePasswordBody, LoginBody, RegisterBody
-from api.sessions import SessionIssuer
+from api.http.body import FieldChecks, read_json
+from api.http.openapi import operation
+from api.http.problems import unauthorized
+from api.http.responses import Me, OrganizationRef, SignedIn, UserRef
+from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
+from api.observability.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
 from api.text import normalize_email
 
 LOGIN_FAILED = "Invalid email or password."
@@ -57,7 +56,7 @@ class RegisterResource:
         checks.done()
 
         password_hash = self._passwords.hash(password)
-        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+        with in_context(self._database, request_id=request_id(req)) as (tx, _):
             if organization_name is not None:
                 account = tx.one(
                     "register_user",
@@ -100,7 +99,7 @@ class LoginResource:
         # 1. A hashing slot first: past capacity, a 503 before anything else is spent.
         with self._passwords.slot():
             # 2. Count the attempt and find the account, committed before any hashing.
-            with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+            with in_context(self._database, request_id=request_id(req)) as (tx, _):
                 account = tx.one("find_login", {"email": email})
                 target = body.organization_id or (account["default_organization_id"] if account else None)
                 refusal = self._throttle.reserve(tx, attempt)
@@ -121,7 +120,7 @@ class LoginResource:
                 rehash = self._passwords.hash(body.password)
 
         # 4. The outcome.
-        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+        with in_context(self._database, request_id=request_id(req)) as (tx, _):
             if account is None or not verified or not account["is_active"] or target is None:
                 # Called for unknown emails too (it then records nothing): the same round trips.
                 tx.run(
@@ -178,11 +177,9 @@ class ChangePasswordResource:
         checks.done()
 
         with self._passwords.slot():
-            with open_transaction(req, self._database) as tx:
-                if tx.caller is None:
-                    raise unauthorized(SESSION_ENDED)
-                attempt = self._throttle.attempt(req, tx.caller.email)
-                account = tx.one("find_login", {"email": tx.caller.email})
+            with signed_in(req, self._database) as (tx, me):
+                attempt = self._throttle.attempt(req, me.email)
+                account = tx.one("find_login", {"email": me.email})
                 refusal = self._throttle.reserve(tx, attempt)
             if refusal is not None:
                 raise too_many_attempts(refusal.retry_after_seconds)
@@ -190,9 +187,7 @@ class ChangePasswordResource:
             if not self._passwords.verify(account["password_hash"], body.current_password):
                 raise unauthorized("The current password is wrong.")
             new_hash = self._passwords.hash(new_password)
-        with open_transaction(req, self._database) as tx:
-            if tx.caller is None:
-                raise unauthorized(SESSION_ENDED)
+        with signed_in(req, self._database) as (tx, _):
             self._throttle.release(tx, attempt)
             tx.one("change_own_password", {"password_hash": new_hash})
         resp.status = falcon.HTTP_204

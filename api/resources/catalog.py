@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import falcon
 
-from api.hooks import transaction
-from api.openapi import operation
-from api.responses import Permission, PermissionList, Role, RoleList, from_rows
+from api.context import requires, transaction
+from api.http.openapi import operation
+from api.http.responses import Permission, PermissionList, Role, RoleList, from_rows
 
 
 class RolesResource:
-    @operation("The roles and the permissions each grants", permission="roles:read", ok={200: RoleList})
+    @operation("The roles and the permissions each grants", ok={200: RoleList})
+    @requires("roles:read")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = RoleList(items=from_rows(transaction(req).all("list_roles"), Role))
 
 
 class PermissionsResource:
-    @operation("The permissions", permission="permissions:read", ok={200: PermissionList})
+    @operation("The permissions", ok={200: PermissionList})
+    @requires("permissions:read")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = PermissionList(items=from_rows(transaction(req).all("list_permissions"), Permission))

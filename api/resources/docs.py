@@ -11,9 +11,9 @@ from typing import Any
 import falcon
 import msgspec
 
-from api.middleware import Access
-from api.openapi import operation
-from api.problems import problem
+from api.context import Access
+from api.http.openapi import operation
+from api.http.problems import problem
 
 PAGES = Path(__file__).parent.parent / "docs"
 

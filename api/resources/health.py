@@ -8,11 +8,11 @@ import falcon
 import psycopg
 from psycopg_pool import PoolTimeout
 
+from api.context import Access, begin, request_id
 from api.database import Database
-from api.middleware import Access
-from api.openapi import operation
-from api.problems import problem
-from api.responses import Live, Ready
+from api.http.openapi import operation
+from api.http.problems import problem
+from api.http.responses import Live, Ready
 
 log = logging.getLogger("api")
 
@@ -40,7 +40,7 @@ class ReadyResource:
     @operation("Readiness: the database answers and is migrated", ok={200: Ready})
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
-            transaction = self._database.begin(read_only=True, request_id=req.context.request_id)
+            transaction, _ = begin(self._database, read_only=True, request_id=request_id(req))
             try:
                 row = transaction.one("schema_version")
             finally:

@@ -6,12 +6,13 @@ import uuid
 
 import falcon
 
-from api.body import FieldChecks, read_json
-from api.hooks import transaction
-from api.opaque_tokens import new_opaque_token, opaque_token_hash
-from api.openapi import operation
-from api.problems import not_found, problem
-from api.responses import (
+from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
+from api.auth.sessions import answer_with_secret
+from api.context import requires, transaction
+from api.http.body import FieldChecks, read_json
+from api.http.openapi import operation
+from api.http.problems import not_found, problem
+from api.http.responses import (
     AcceptedInvitation,
     Invitation,
     InvitationList,
@@ -20,24 +21,24 @@ from api.responses import (
     from_row,
     from_rows,
 )
-from api.schemas import AcceptInvitationBody, InvitationBody
-from api.sessions import answer_with_secret
+from api.http.schemas import AcceptInvitationBody, InvitationBody
 
 
 class InvitationsResource:
     def __init__(self, ttl_seconds: int) -> None:
         self._ttl_seconds = ttl_seconds
 
-    @operation("Pending invitations", permission="users:manage", ok={200: InvitationList})
+    @operation("Pending invitations", ok={200: InvitationList})
+    @requires("users:manage")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = InvitationList(items=from_rows(transaction(req).all("list_pending_invitations"), Invitation))
 
     @operation(
         "Invite someone by email; the token is in this answer only",
-        permission="users:manage",
         body=InvitationBody,
         ok={201: NewInvitation},
     )
+    @requires("users:manage")
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, InvitationBody)
         checks = FieldChecks()
@@ -63,7 +64,8 @@ class InvitationsResource:
         resp.status = falcon.HTTP_201
         answer_with_secret(resp, from_row({**invitation, "token": token}, NewInvitation))
 
-    @operation("Revoke a pending invitation", permission="users:manage", ok={204: None})
+    @operation("Revoke a pending invitation", ok={204: None})
+    @requires("users:manage")
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, invitation_id: uuid.UUID) -> None:
         if transaction(req).one("revoke_invitation", {"id": invitation_id}) is None:
             raise not_found("pending invitation")

@@ -6,11 +6,11 @@ from __future__ import annotations
 import falcon
 import msgspec
 
-from api.middleware import Access
-from api.openapi import operation
-from api.problems import problem
-from api.responses import Jwks
-from api.tokens import AccessTokens
+from api.auth.access_tokens import AccessTokens
+from api.context import Access
+from api.http.openapi import operation
+from api.http.problems import problem
+from api.http.responses import Jwks
 
 
 class JwksResource:

@@ -6,21 +6,23 @@ import uuid
 
 import falcon
 
-from api.body import read_json
-from api.conditional import etag, if_match_versions, missing_or_changed, not_modified
-from api.hooks import transaction
-from api.openapi import operation
-from api.problems import not_found
-from api.responses import Member, MemberList, from_row, from_rows
-from api.schemas import MemberRoleBody
+from api.context import requires, transaction
+from api.http.body import read_json
+from api.http.conditional import etag, if_match_versions, missing_or_changed, not_modified
+from api.http.openapi import operation
+from api.http.problems import not_found
+from api.http.responses import Member, MemberList, from_row, from_rows
+from api.http.schemas import MemberRoleBody
 
 
 class MembersResource:
-    @operation("List the organization's members", permission="users:read", ok={200: MemberList})
+    @operation("List the organization's members", ok={200: MemberList})
+    @requires("users:read")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = MemberList(items=from_rows(transaction(req).all("list_members"), Member))
 
-    @operation("Read a member", permission="users:read", ok={200: Member}, versioned=True)
+    @operation("Read a member", ok={200: Member}, versioned=True)
+    @requires("users:read")
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         member = transaction(req).one("get_member", {"user_id": user_id})
         if member is None:
@@ -28,13 +30,8 @@ class MembersResource:
         if not not_modified(req, resp, member["version"]):
             resp.media = from_row(member, Member)
 
-    @operation(
-        "Change a member's role",
-        permission="users:manage",
-        body=MemberRoleBody,
-        ok={200: Member},
-        versioned=True,
-    )
+    @operation("Change a member's role", body=MemberRoleBody, ok={200: Member}, versioned=True)
+    @requires("users:manage")
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         body = read_json(req, MemberRoleBody)
         tx = transaction(req)
@@ -46,7 +43,8 @@ class MembersResource:
         resp.etag = etag(member["version"])
         resp.media = from_row(member, Member)
 
-    @operation("Remove a member", permission="users:manage", ok={204: None}, versioned=True)
+    @operation("Remove a member", ok={204: None}, versioned=True)
+    @requires("users:manage")
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
         tx = transaction(req)
         if tx.one("remove_member", {"user_id": user_id, "if_versions": if_match_versions(req)}) is None:

@@ -8,11 +8,12 @@ import hmac
 
 import falcon
 
-from api.client_address import is_trusted, parse_address
-from api.metrics import render
-from api.middleware import Access
-from api.openapi import operation
-from api.problems import problem, unauthorized
+from api.auth.client_address import is_trusted, parse_address
+from api.context import Access
+from api.http.bearer import bearer_token
+from api.http.openapi import operation
+from api.http.problems import problem, unauthorized
+from api.observability.metrics import render
 from api.settings import Network
 
 
@@ -31,8 +32,8 @@ class MetricsResource:
     )
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._token is not None:
-            scheme, _, given = (req.get_header("Authorization") or "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self._token):
+            given = bearer_token(req) or ""
+            if not hmac.compare_digest(given.encode(), self._token):
                 raise unauthorized("Send METRICS_TOKEN as 'Authorization: Bearer <token>'.")
         else:
             peer = parse_address(req.remote_addr or "")

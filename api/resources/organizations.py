@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import falcon
 
-from api.body import FieldChecks, read_json
-from api.hooks import transaction
-from api.openapi import operation
-from api.responses import Organization, OrganizationList, from_row, from_rows
-from api.schemas import OrganizationBody
+from api.context import transaction
+from api.http.body import FieldChecks, read_json
+from api.http.openapi import operation
+from api.http.responses import Organization, OrganizationList, from_row, from_rows
+from api.http.schemas import OrganizationBody
 
 
 class OrganizationsResource:

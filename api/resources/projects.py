@@ -7,22 +7,23 @@ import uuid
 import falcon
 import msgspec
 
-from api.body import FieldChecks, read_json
-from api.conditional import etag, if_match_versions, missing_or_changed, not_modified
-from api.cursors import Cursors
-from api.hooks import transaction
-from api.openapi import CURSOR, LIMIT, operation
-from api.pagination import KeysetPager
-from api.problems import not_found
-from api.responses import Project, ProjectPage, from_row
-from api.schemas import MAX_DESCRIPTION, ProjectBody, ProjectPatchBody
+from api.context import requires, transaction
+from api.http.body import FieldChecks, read_json
+from api.http.conditional import etag, if_match_versions, missing_or_changed, not_modified
+from api.http.cursors import Cursors
+from api.http.openapi import CURSOR, LIMIT, operation
+from api.http.pagination import KeysetPager
+from api.http.problems import not_found
+from api.http.responses import Project, ProjectPage, from_row
+from api.http.schemas import MAX_DESCRIPTION, ProjectBody, ProjectPatchBody
 
 
 class ProjectsResource:
     def __init__(self, cursors: Cursors) -> None:
         self._pager = KeysetPager(cursors, "projects", "created_at")
 
-    @operation("Create a project", permission="projects:write", body=ProjectBody, ok={201: Project})
+    @operation("Create a project", body=ProjectBody, ok={201: Project})
+    @requires("projects:write")
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, ProjectBody)
         checks = FieldChecks()
@@ -34,13 +35,15 @@ class ProjectsResource:
         assert created is not None
         resp.media = from_row(created, Project)
 
-    @operation("List projects, newest first", permission="projects:read", query=(LIMIT, CURSOR), ok={200: ProjectPage})
+    @operation("List projects, newest first", query=(LIMIT, CURSOR), ok={200: ProjectPage})
+    @requires("projects:read")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = self._pager.params(req)
         rows = transaction(req).all("list_projects", params)
         resp.media = ProjectPage(**self._pager.page(rows, params, Project))
 
-    @operation("Read a project", permission="projects:read", ok={200: Project}, versioned=True)
+    @operation("Read a project", ok={200: Project}, versioned=True)
+    @requires("projects:read")
     def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         project = transaction(req).one("get_project", {"id": project_id})
         if project is None:
@@ -48,9 +51,8 @@ class ProjectsResource:
         if not not_modified(req, resp, project["version"]):
             resp.media = from_row(project, Project)
 
-    @operation(
-        "Change a project", permission="projects:write", body=ProjectPatchBody, ok={200: Project}, versioned=True
-    )
+    @operation("Change a project", body=ProjectPatchBody, ok={200: Project}, versioned=True)
+    @requires("projects:write")
     def on_patch_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         body = read_json(req, ProjectPatchBody)
         checks = FieldChecks()
@@ -75,7 +77,8 @@ class ProjectsResource:
         resp.etag = etag(project["version"])
         resp.media = from_row(project, Project)
 
-    @operation("Delete a project", permission="projects:delete", ok={204: None}, versioned=True)
+    @operation("Delete a project", ok={204: None}, versioned=True)
+    @requires("projects:delete")
     def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
         tx = transaction(req)
         if tx.one("delete_project", {"id": project_id, "if_versions": if_match_versions(req)}) is None:

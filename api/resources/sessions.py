@@ -7,17 +7,16 @@ import uuid
 
 import falcon
 
-from api.body import FieldChecks, read_json
+from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
+from api.auth.sessions import SessionIssuer
+from api.context import Access, caller, in_context, request_id, transaction
 from api.database import Database
-from api.hooks import caller, request_id, transaction
-from api.metrics import REFRESH_TOKEN_REUSE
-from api.middleware import Access
-from api.opaque_tokens import new_opaque_token, opaque_token_hash
-from api.openapi import operation
-from api.problems import not_found, unauthorized
-from api.responses import Session, SessionList, SignedIn, from_rows
-from api.schemas import RefreshBody, SwitchOrganizationBody
-from api.sessions import SessionIssuer
+from api.http.body import FieldChecks, read_json
+from api.http.openapi import operation
+from api.http.problems import not_found, unauthorized
+from api.http.responses import Session, SessionList, SignedIn, from_rows
+from api.http.schemas import RefreshBody, SwitchOrganizationBody
+from api.observability.metrics import REFRESH_TOKEN_REUSE
 
 
 class RefreshResource:
@@ -42,7 +41,7 @@ class RefreshResource:
         checks.token("refresh_token", body.refresh_token)
         checks.done()
         new_token, new_token_hash = new_opaque_token()
-        with self._database.transaction(read_only=False, request_id=request_id(req)) as tx:
+        with in_context(self._database, request_id=request_id(req)) as (tx, _):
             session = tx.one(
                 "refresh_session",
                 {"token_hash": opaque_token_hash(body.refresh_token), "new_token_hash": new_token_hash},

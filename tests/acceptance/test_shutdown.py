@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from api.gunicorn_config import graceful_timeout
+from api.serving.gunicorn_config import graceful_timeout
 from tests.acceptance.conftest import call, register, serving_fresh_database
 from tests.servers import free_port
 
@@ -78,7 +78,7 @@ def test_ctrl_c_stops_make_run_and_its_embedded_postgresql(tmp_path: Path, attem
     env.update({"TENANT_IAM_DATA_DIR": str(tmp_path / "data"), "PORT": str(port), "APP_ENV": "development"})
     with (tmp_path / "run.log").open("wb") as log:
         run = subprocess.Popen(
-            [sys.executable, "-m", "api.serve"],
+            [sys.executable, "-m", "api.serving.run"],
             env=env,
             start_new_session=True,  # its own process group, as a terminal's foreground job
             stdout=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 CHECK = r"""
 import importlib.util, pathlib, sys
-import api.app, api.asgi, db.migrate
+import api.app, api.serving.asgi, db.migrate
 from api.resources.docs import ASSETS
 from db.queries import QUERIES
 root = pathlib.Path(api.app.__file__).parent.parent

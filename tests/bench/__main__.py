@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from api.tokens import AccessTokens, secret_key
+from api.auth.access_tokens import AccessTokens, secret_key
 from db.migrate import upgrade
 from db.queries import QUERIES
 from db.schema_snapshot import pg_tool

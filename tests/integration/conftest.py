@@ -18,13 +18,14 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg_pool import ConnectionPool
 
-from api import request_log
 from api.app import create_app
+from api.auth.access_tokens import TokenSubject, secret_key
+from api.auth.passwords import Passwords
+from api.context import begin
 from api.database import Connection, Database, Transaction, create_pool
-from api.logs import JsonLines
-from api.passwords import Passwords
+from api.observability import request_log
+from api.observability.logs import JsonLines
 from api.settings import Settings
-from api.tokens import TokenSubject, secret_key
 
 Sql = psycopg.Connection[tuple[object, ...]]
 
@@ -70,7 +71,7 @@ def captured_logs() -> Iterator[None]:
     previous = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    # Request lines skip the logging module (api/request_log.py): read them where they go.
+    # Request lines skip the logging module (api/observability/request_log.py): read them where they go.
     to_stdout = request_log.write_line
     request_log.write_line = lambda line: buffer.write(line.decode())  # type: ignore[assignment]
     try:
@@ -216,7 +217,8 @@ def begin_as(database: Database, session: Session | None, *, read_only: bool) ->
         subject = TokenSubject(
             uuid.UUID(session.user_id), uuid.UUID(session.organization_id), uuid.UUID(session.session_id)
         )
-    return database.begin(read_only=read_only, request_id="test", subject=subject)
+    transaction, _ = begin(database, read_only=read_only, request_id="test", subject=subject)
+    return transaction
 
 
 def sign(claims: dict[str, Any], secret: str = TEST_SECRET, algorithm: str = "HS256") -> str:

@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from api.app import create_app
+from api.auth.passwords import Passwords
 from api.database import create_pool
-from api.passwords import Passwords
 from api.settings import Settings
 from db.migrate import head_revision
 from tests.integration.conftest import TEST_SECRET, Api, AppFactory, Tenant, settings_for

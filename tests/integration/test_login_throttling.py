@@ -13,7 +13,7 @@ from typing import Any, Literal
 import falcon.testing
 from argon2 import PasswordHasher
 
-from api.passwords import Passwords
+from api.auth.passwords import Passwords
 from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql
 
 WRONG = "not the password at all"

@@ -11,7 +11,7 @@ import falcon.testing
 from falcon.routing.compiled import CompiledRouterNode
 from openapi_spec_validator import validate
 
-from api.openapi import path_of
+from api.http.openapi import path_of
 from tests.integration.conftest import Api
 
 DOCUMENTED_METHODS = {"GET", "PUT", "POST", "PATCH", "DELETE"}

@@ -17,8 +17,8 @@ import schemathesis
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.app import create_app
+from api.auth.passwords import Passwords
 from api.database import create_pool
-from api.passwords import Passwords
 from tests.integration.conftest import Api, settings_for
 from tests.integration.test_fuzzing import fuzz
 from tests.pgbouncer import SERVER_POOL_SIZE, running_pgbouncer

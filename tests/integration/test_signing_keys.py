@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from api.auth.access_tokens import AccessTokens
 from api.settings import SettingsError
-from api.tokens import AccessTokens
 from tests.integration.conftest import Api, AppFactory, settings_for
 
 OLD_SECRET = "old-secret-" + "o" * 40

@@ -13,7 +13,7 @@ import jwt
 import psycopg
 import pytest
 
-from api.tokens import secret_key
+from api.auth.access_tokens import secret_key
 from tests.integration.conftest import PASSWORD, TEST_SECRET, Api, Session, Tenant, sign
 
 OUR_KID = secret_key(TEST_SECRET, signing=True).kid

@@ -8,7 +8,7 @@ import ipaddress
 import falcon.testing
 import pytest
 
-from api.client_address import client_address, throttle_subject
+from api.auth.client_address import client_address, throttle_subject
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from api.cursors import Cursors
-from api.problems import ValidationProblem
+from api.http.cursors import Cursors
+from api.http.problems import ValidationProblem
 
 
 def test_round_trip() -> None:

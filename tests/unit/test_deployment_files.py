@@ -48,7 +48,7 @@ def test_the_dockerfile_builds_in_one_stage_and_runs_slim_as_a_user_from_the_loc
     [healthcheck] = [a for i, a in runtime if i == "HEALTHCHECK"]
     assert "/health/live" in healthcheck
     [command] = [a for i, a in runtime if i == "CMD"]
-    assert "python:api.gunicorn_config" in command
+    assert "python:api.serving.gunicorn_config" in command
     everything = (ROOT / "Dockerfile").read_text()
     assert not re.search(r"(SECRET|PASSWORD)\s*=", everything), "no secret baked into the image"
 

@@ -7,7 +7,7 @@ import threading
 
 from argon2 import PasswordHasher
 
-from api.passwords import HASHING_NICENESS, Passwords
+from api.auth.passwords import HASHING_NICENESS, Passwords
 
 
 def test_hashes_run_on_threads_of_lower_priority() -> None:

@@ -9,8 +9,8 @@ import uuid
 import jwt
 import pytest
 
-from api import tokens
-from api.tokens import AccessTokens, InvalidToken, secret_key
+from api.auth import access_tokens as tokens
+from api.auth.access_tokens import AccessTokens, InvalidToken, secret_key
 
 SECRET = "unit-" + "s" * 40
 
@@ -32,7 +32,7 @@ def test_a_cached_token_answers_like_a_verified_one_until_exp(monkeypatch: pytes
     assert verifier.verify(token) == first
     # ...but never at or past exp.
     claims = jwt.decode(token, options={"verify_signature": False})
-    monkeypatch.setattr("api.tokens.time.time", lambda: float(claims["exp"]))
+    monkeypatch.setattr("api.auth.access_tokens.time.time", lambda: float(claims["exp"]))
     with pytest.raises(InvalidToken):
         verifier.verify(token)
 

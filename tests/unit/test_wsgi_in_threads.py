@@ -1,4 +1,4 @@
-"""The asyncio front's bridge to the WSGI app (api/asgi.py): the environ PEP 3333 asks for,
+"""The asyncio front's bridge to the WSGI app (api/serving/asgi.py): the environ PEP 3333 asks for,
 the whole response back, and errors raised where the server can answer them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from api.asgi import Message, WsgiInThreads
+from api.serving.asgi import Message, WsgiInThreads
 
 
 def echo_environ(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

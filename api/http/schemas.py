@@ -1,6 +1,6 @@
 """Request bodies. Unknown fields are refused, so a client can never set server-owned
 fields such as organization_id or created_by_user_id. Limits are published here in
-/openapi.json and enforced by api/body.py's FieldChecks from the same constants, which
+/openapi.json and enforced by api/http/body.py's FieldChecks from the same constants, which
 report every bad field at once (a decoder stops at the first) and also apply the rules
 JSON Schema cannot state: trimming, NFC, no invisible characters, an email's syntax."""
 

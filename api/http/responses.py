@@ -1,5 +1,5 @@
 """Response bodies: every route answers with one of these types (or a problem). They shape
-the JSON and are the response schemas of /openapi.json (api/openapi.py), so the document
+the JSON and are the response schemas of /openapi.json (api/http/openapi.py), so the document
 cannot drift from what is sent. Rows from db/queries become these with `from_row`."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ import datetime
 import uuid
 from typing import Any, Literal, TypeVar
 
+import falcon.media
 import msgspec
 
-from api.schemas import RoleKey
+from api.http.schemas import RoleKey
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -227,3 +228,11 @@ class Problem(Response):
     detail: str
     request_id: str | None
     errors: list[FieldProblem] | msgspec.UnsetType = msgspec.UNSET
+
+
+class MsgspecJSON(falcon.media.BaseHandler):
+    """Responses as JSON through msgspec: UUIDs and datetimes (RFC 3339) without hand-written
+    hooks. Request bodies never go through req.media: api/http/body.py reads them."""
+
+    def serialize(self, media: object, content_type: str | None = None) -> bytes:
+        return msgspec.json.encode(media)

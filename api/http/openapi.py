@@ -1,9 +1,11 @@
 """The OpenAPI 3.1 document, built once at start-up from the route table and from the
 msgspec types that decode requests and shape responses: what is documented is what runs.
 
-Every responder states its contract with @operation (summary, permission, body, query
-parameters, success responses); the error responses follow from it. A responder without
-one stops start-up, so no route can go undocumented.
+Every responder states its contract with @operation (summary, body, query parameters,
+success responses); the error responses follow from it, and from what the responder needs,
+which the request context declares (`@requires(...)` and `access`, api/context.py) and the
+document reads through `security`. A responder without @operation stops start-up, so no
+route can go undocumented.
 """
 
 from __future__ import annotations
@@ -14,15 +16,15 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, TypeVar
 
-import falcon
 import msgspec
 
-from api.hooks import require
-from api.middleware import Access
-from api.pagination import MAX_LIMIT
-from api.responses import Problem
+from api.http.pagination import MAX_LIMIT
+from api.http.responses import Problem
+from api.http.routing import Route
 
 Responder = TypeVar("Responder", bound=Callable[..., None])
+# What a responder needs, as (a token?, a permission or None): api/context.py's declared_security.
+Security = Callable[[object, Callable[..., None]], tuple[bool, str | None]]
 
 METHODS = ("get", "put", "post", "patch", "delete")
 _PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
@@ -45,7 +47,6 @@ class Operation:
     ok: dict[int, Any]
     body: type | None = None
     query: tuple[Query, ...] = ()
-    permission: str | None = None
     errors: tuple[int, ...] = ()
     media_type: str = "application/json"
     headers: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -58,33 +59,24 @@ def operation(
     ok: dict[int, Any],
     body: type | None = None,
     query: tuple[Query, ...] = (),
-    permission: str | None = None,
     errors: tuple[int, ...] = (),
     media_type: str = "application/json",
     headers: dict[int, dict[str, str]] | None = None,
     versioned: bool = False,
 ) -> Callable[[Responder], Responder]:
     """A responder's contract. `ok` maps success statuses to their body type (None: no body);
-    `permission`, when given, is also enforced here (a clear 403 before any query runs);
     `errors` lists statuses beyond those that follow from the rest; `headers` names response
     headers per status with their description; `versioned` marks a row with an ETag (GET:
-    If-None-Match and 304; PATCH and DELETE: If-Match and 412)."""
+    If-None-Match and 304; PATCH and DELETE: If-Match and 412). It changes nothing about
+    how the responder runs."""
 
     def decorate(responder: Responder) -> Responder:
-        checked: Responder = falcon.before(require(permission))(responder) if permission else responder
-        checked.__openapi__ = Operation(  # type: ignore[attr-defined]
-            summary, ok, body, query, permission, errors, media_type, headers or {}, versioned
+        responder.__openapi__ = Operation(  # type: ignore[attr-defined]
+            summary, ok, body, query, errors, media_type, headers or {}, versioned
         )
-        return checked
+        return responder
 
     return decorate
-
-
-@dataclass(frozen=True)
-class Route:
-    template: str
-    resource: object
-    suffix: str | None
 
 
 def path_of(template: str) -> str:
@@ -103,8 +95,9 @@ def responders(route: Route) -> Iterable[tuple[str, Callable[..., None]]]:
 class Document:
     """Collects schemas while operations are described, then renders the whole document."""
 
-    def __init__(self) -> None:
+    def __init__(self, security: Security) -> None:
         self._types: list[Any] = [Problem]
+        self._security = security
 
     def ref(self, shape: Any) -> dict[str, Any]:
         if isinstance(shape, type) and issubclass(shape, msgspec.Struct):
@@ -116,7 +109,8 @@ class Document:
         spec: Operation | None = getattr(responder, "__openapi__", None)
         if spec is None:
             raise RuntimeError(f"{method.upper()} {route.template} has no @operation: document it")
-        public = getattr(route.resource, "access", Access.MEMBER) is Access.PUBLIC
+        needs_token, permission = self._security(route.resource, responder)
+        public = not needs_token
         parameters = [
             {
                 "name": name,
@@ -154,7 +148,7 @@ class Document:
                     headers.setdefault(status, {})["ETag"] = "The row's version, raised on every change."
         if not public:
             errors.add(401)
-        if spec.permission:
+        if permission:
             errors.add(403)
         if parameters and any(p["in"] == "path" for p in parameters):
             errors.add(404)
@@ -182,8 +176,8 @@ class Document:
             "responses": responses,
             "security": [] if public else [{"bearerAuth": []}],
         }
-        if spec.permission:
-            described["description"] = f"Needs the `{spec.permission}` permission in the current organization."
+        if permission:
+            described["description"] = f"Needs the `{permission}` permission in the current organization."
         if spec.body is not None:
             described["requestBody"] = {
                 "required": True,
@@ -233,5 +227,5 @@ def operation_id(route: Route, method: str) -> str:
     return f"{method}_{snake}" + (f"_{route.suffix}" if route.suffix else "")
 
 
-def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
-    return Document().render(routes, "tenant-iam", version)
+def openapi_document(routes: Iterable[Route], version: str, security: Security) -> dict[str, Any]:
+    return Document(security).render(routes, "tenant-iam", version)

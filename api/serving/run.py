@@ -26,7 +26,9 @@ def main() -> int:
         with migrations_url() as migrations:
             upgrade(migrations)
         print(f"tenant-iam: serving on http://127.0.0.1:{settings.port} (Ctrl-C stops)", file=sys.stderr)
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:api.gunicorn_config"], env=env)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "python:api.serving.gunicorn_config"], env=env
+        )
         try:
             return server.wait()
         except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from typing import Any
 import falcon
 
 from api.database import Transaction
-from api.problems import not_found, problem
+from api.http.problems import not_found, problem
 
 
 def etag(version: int) -> str:

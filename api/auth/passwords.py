@@ -32,14 +32,18 @@ from typing import TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from api.http.problems import Overloaded
+
 T = TypeVar("T")
 # Nice 10 weighs about a tenth of a normal thread in Linux's scheduler.
 HASHING_NICENESS = 10
 _M_MMAP_THRESHOLD = -3
 
 
-class HashingBusy(Exception):
+class HashingBusy(Overloaded):
     """Every hashing slot stayed taken for the whole wait."""
+
+    detail = "Too many password checks are running; retry shortly."
 
 
 def owasp_hasher() -> PasswordHasher:

@@ -1,6 +1,6 @@
 """Prometheus metrics. Under gunicorn they are correct across workers: prometheus-client's
 multiprocess mode keeps each worker's values in PROMETHEUS_MULTIPROC_DIR (prepared by
-api/gunicorn_config.py before any worker starts, a dead worker's files marked on its exit),
+api/serving/gunicorn_config.py before any worker starts, a dead worker's files marked on its exit),
 and a scrape, answered by any one worker, sums them. Elsewhere (one process: Vercel, tests)
 the default registry serves."""
 
@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from prometheus_client import generate_latest as render_registry
 from psycopg_pool import ConnectionPool
 
-from api.request_log import route_name
+from api.observability.request_log import route_name
 
 REQUESTS = Counter("http_requests", "HTTP requests answered.", ["route", "method", "status"])
 DURATION = Histogram(
@@ -48,7 +48,7 @@ def render() -> tuple[bytes, str]:
 
 class MetricsMiddleware:
     """Counts and times every answer by route template, method and status, and records the
-    pool's state as of that answer. After api/request_log.py in the list: it reads the start
+    pool's state as of that answer. After api/observability/request_log.py in the list: it reads the start
     time that middleware set. Cost under gunicorn (multiprocess files), GET /projects/{id} at
     wrk -c32, three interleaved runs each: 0.77 -> 0.81 ms of server CPU per request,
     1,645 -> 1,608 requests/s."""

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 import falcon
 import msgspec
 
-from api.cursors import Cursors, invalid_cursor
-from api.problems import FieldError, ValidationProblem
-from api.responses import from_rows
+from api.http.cursors import Cursors, invalid_cursor
+from api.http.problems import FieldError, ValidationProblem
+from api.http.responses import from_rows
 from api.text import ascii_int
 
 T = TypeVar("T", bound=msgspec.Struct)

@@ -10,7 +10,7 @@ import hmac
 
 import msgspec
 
-from api.problems import FieldError, ValidationProblem
+from api.http.problems import FieldError, ValidationProblem
 
 SIGNATURE_BYTES = 16
 

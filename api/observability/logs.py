@@ -1,5 +1,5 @@
 """Log lines: one JSON object per line on stdout (the default outside development), or a
-human format for local work (LOG_FORMAT=text). gunicorn (api/gunicorn_config.py), the app
+human format for local work (LOG_FORMAT=text). gunicorn (api/serving/gunicorn_config.py), the app
 (api/app.py) and any other server use the same set-up, so every line has one shape."""
 
 from __future__ import annotations
@@ -7,17 +7,16 @@ from __future__ import annotations
 import datetime
 import logging
 import logging.config
-from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pythonjsonlogger.msgspec import MsgspecFormatter
 
-LogFormat = Literal["json", "text"]
+from api.settings import LogFormat
 
 
 class JsonLines(MsgspecFormatter):
     """`time` (RFC 3339, UTC, milliseconds), `level`, `logger`, `pid`, `message`, and whatever the
-    record carries as `extra` (the request fields, api/request_log.py); tracebacks go in
+    record carries as `extra` (the request fields, api/observability/request_log.py); tracebacks go in
     `exc_info`. msgspec encodes them: about 17 us a line, formatting and all."""
 
     def __init__(self) -> None:
@@ -39,18 +38,9 @@ def rfc3339(seconds: float) -> str:
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
 
 
-def log_format_from_env(env: Mapping[str, str]) -> LogFormat:
-    """LOG_FORMAT when set; else text in development (APP_ENV unset or development), JSON
-    everywhere else."""
-    chosen = env.get("LOG_FORMAT") or ("text" if env.get("APP_ENV", "development") == "development" else "json")
-    if chosen not in ("json", "text"):
-        raise ValueError(f"LOG_FORMAT must be json or text, not {chosen!r}")
-    return "json" if chosen == "json" else "text"
-
-
 def logging_config(log_format: LogFormat, level: str) -> dict[str, Any]:
     """A logging.config.dictConfig: everything to stdout in one format. gunicorn's own
-    access log is off: api/request_log.py writes one line per request instead."""
+    access log is off: api/observability/request_log.py writes one line per request instead."""
     formatter: dict[str, Any] = {"()": JsonLines} if log_format == "json" else {"format": TEXT_FORMAT}
     return {
         "version": 1,

@@ -9,11 +9,11 @@ from typing import Any
 import falcon
 import msgspec
 
-from api.client_address import client_address
-from api.opaque_tokens import new_opaque_token
-from api.responses import OrganizationRef, SignedIn, UserRef
+from api.auth.access_tokens import AccessTokens
+from api.auth.client_address import client_address
+from api.auth.opaque_tokens import new_opaque_token
+from api.http.responses import OrganizationRef, SignedIn, UserRef
 from api.settings import Network
-from api.tokens import AccessTokens
 
 MAX_USER_AGENT = 512
 

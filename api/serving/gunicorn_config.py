@@ -1,4 +1,4 @@
-"""Gunicorn settings, shared by `make run` and the container: `gunicorn -c python:api.gunicorn_config`.
+"""Gunicorn settings, shared by `make run` and the container: `gunicorn -c python:api.serving.gunicorn_config`.
 
 The worker class was chosen by measurement on this 2-core machine (wrk -t2 -c32 on
 GET /projects/{id}, interleaved runs, after the database-side work of migration 0005):
@@ -7,7 +7,7 @@ GET /projects/{id}, interleaved runs, after the database-side work of migration 
   keeps a thread; 3 slow bodies held 3 transactions idle in transaction.
 - sync: ~1,100 req/s, but one slow client stops a whole worker: only behind a buffering proxy.
 - asgi (gunicorn's asyncio worker) in front of the WSGI app, bodies read on the event loop
-  first (api/asgi.py): 775-780 req/s through a2wsgi; 1,540 req/s (0.76 ms of server CPU per
+  first (api/serving/asgi.py): 775-780 req/s through a2wsgi; 1,540 req/s (0.76 ms of server CPU per
   request against 1.05-1.13) once a2wsgi's per-message thread crossings were replaced by one
   hop per request; 1,924 req/s with p99 24.6 ms in `make bench` once statements were
   prepared and the access log became the app's request line. With 64 slow-header clients and
@@ -22,17 +22,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from api import metrics_dir
+from api.observability import metrics_dir
 
 # Before anything imports prometheus_client: the workers count in multiprocess mode.
 _metrics_folder = metrics_dir.prepare()
 
 from gunicorn import glogging  # noqa: E402
 
-from api import logs, server_errors  # noqa: E402
-from api.settings import env_int  # noqa: E402
+from api.observability import logs  # noqa: E402
+from api.serving import server_errors  # noqa: E402
+from api.settings import env_int, log_format_from_env  # noqa: E402
 
-wsgi_app = "api.asgi:get_asgi_app()"
+wsgi_app = "api.serving.asgi:get_asgi_app()"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int(os.environ, 'PORT', 3000, minimum=1, maximum=65535)}"
 worker_class = "asgi"
 # 0.74-0.86 ms of Python CPU per request against 1.40-1.60 ms with asyncio's own loop;
@@ -42,19 +43,19 @@ asgi_loop = "uvloop"
 workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
 # Open connections per worker: idle and slow ones cost a coroutine each, not a thread.
 worker_connections = 1000
-# Threads that run the app per worker are GUNICORN_THREADS (api/asgi.py); each holds at
+# Threads that run the app per worker are GUNICORN_THREADS (api/serving/asgi.py); each holds at
 # most one pooled database connection at a time.
 
 
 class Logger(glogging.Logger):  # type: ignore[misc]
-    """gunicorn's own lines in the app's format (api/logs.py), and no access log: the app
-    writes the request line (api/request_log.py) with the route template and the caller.
+    """gunicorn's own lines in the app's format (api/observability/logs.py), and no access log: the app
+    writes the request line (api/observability/request_log.py) with the route template and the caller.
     gunicorn builds its access-log atoms for every request whenever any log configuration
     is given (30 us), so access() is cut off here rather than configured away."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
-        logs.configure(logs.log_format_from_env(os.environ), os.environ.get("LOG_LEVEL", "INFO").upper())
+        logs.configure(log_format_from_env(os.environ), os.environ.get("LOG_LEVEL", "INFO").upper())
 
     def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
         return
@@ -78,7 +79,7 @@ graceful_timeout = 10
 
 # Request limits, enforced by gunicorn before the app runs (the README lists them): a
 # request line over 4094 bytes is a 414; more than 100 header fields, or one over 8190
-# bytes, is a 431. Bodies are limited to 1 MiB and 30 s (api/asgi.py, api/body.py).
+# bytes, is a 431. Bodies are limited to 1 MiB and 30 s (api/serving/asgi.py, api/http/body.py).
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190

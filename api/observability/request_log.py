@@ -2,7 +2,7 @@
 route template, never the raw path, so ids and query strings stay out of the log, and
 never a header or a body, so tokens and passwords cannot reach it.
 
-The line has the shape of every other line (api/logs.py: time, level, logger, pid,
+The line has the shape of every other line (api/observability/logs.py: time, level, logger, pid,
 message) but skips the logging module: through logging and python-json-logger it cost
 0.13 ms of server CPU per request, about 15% of GET /projects/{id}'s throughput (wrk -c32,
 interleaved runs: 1,640-1,680 req/s with it, 1,890-1,930 without any line, 1,800-2,040
@@ -21,10 +21,10 @@ from typing import Any
 import falcon
 import msgspec
 
-from api.client_address import client_address
-from api.logs import LogFormat, rfc3339
-from api.settings import Network
-from api.tokens import TokenSubject
+from api.auth.access_tokens import TokenSubject
+from api.auth.client_address import client_address
+from api.observability.logs import rfc3339
+from api.settings import LogFormat, Network
 
 LOGGER = "api.request"
 log = logging.getLogger(LOGGER)

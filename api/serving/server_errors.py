@@ -15,27 +15,20 @@ import uuid
 from http import HTTPStatus
 
 import gunicorn.util
-import msgspec
 from gunicorn.asgi.protocol import ASGIProtocol
+
+from api.http.problems import PROBLEM_JSON, problem_json
 
 MAX_DETAIL = 200
 
 
 def problem_response(status: int, reason: str, message: str, extra_headers: str = "") -> bytes:
     request_id = uuid.uuid4().hex
-    body = msgspec.json.encode(
-        {
-            "type": "about:blank",
-            "title": reason,
-            "status": status,
-            "detail": (message or reason)[:MAX_DETAIL],
-            "request_id": request_id,
-        }
-    )
+    body = problem_json(status, reason, (message or reason)[:MAX_DETAIL], request_id)
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Connection: close\r\n"
-        "Content-Type: application/problem+json\r\n"
+        f"Content-Type: {PROBLEM_JSON}\r\n"
         f"Content-Length: {len(body)}\r\n"
         f"X-Request-ID: {request_id}\r\n"
         f"{extra_headers}"

@@ -9,8 +9,8 @@ from typing import TypeVar
 import falcon
 import msgspec
 
-from api.problems import FieldError, ValidationProblem, problem
-from api.schemas import MAX_EMAIL, MAX_NAME, MAX_PASSWORD, MAX_TOKEN, MIN_PASSWORD
+from api.http.problems import FieldError, ValidationProblem, problem
+from api.http.schemas import MAX_EMAIL, MAX_NAME, MAX_PASSWORD, MAX_TOKEN, MIN_PASSWORD
 from api.text import has_invisible, nfc, normalize_email
 
 MAX_BODY_BYTES = 1024 * 1024

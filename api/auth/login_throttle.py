@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import falcon
 
-from api.client_address import client_address, throttle_subject
+from api.auth.client_address import client_address, throttle_subject
 from api.database import Transaction
-from api.problems import problem
+from api.http.problems import problem
 from api.settings import Settings
 
 

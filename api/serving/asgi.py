@@ -6,7 +6,7 @@ Every request body is read there in full (at most MAX_BODY_BYTES, within BODY_TI
 before the complete request goes to one of the app's threads (WsgiInThreads). Measured: with gthread,
 16 connections sending a header line per second made other requests time out, and 3 slow
 bodies held 3 transactions open; through this front, 64 of the first and 16 of the second
-left other requests answering in 2-6 ms and no transaction open (api/gunicorn_config.py).
+left other requests answering in 2-6 ms and no transaction open (api/serving/gunicorn_config.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import msgspec
-
 from api.app import get_app
-from api.body import MAX_BODY_BYTES
-from api.problems import PROBLEM_JSON
+from api.http.body import MAX_BODY_BYTES
+from api.http.problems import PROBLEM_JSON, problem_json
 from api.settings import env_int
 
 Message = MutableMapping[str, Any]
@@ -38,9 +36,7 @@ SWITCH_INTERVAL_SECONDS = 0.001
 
 async def send_problem(send: Send, status: int, title: str, detail: str) -> None:
     request_id = uuid.uuid4().hex
-    body = msgspec.json.encode(
-        {"type": "about:blank", "title": title, "status": status, "detail": detail, "request_id": request_id}
-    )
+    body = problem_json(status, title, detail, request_id)
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),
@@ -200,7 +196,7 @@ async def lifespan(receive: Receive, send: Send) -> None:
 
 
 def get_asgi_app() -> AsgiApp:
-    """gunicorn's entry point (api/gunicorn_config.py): one app, pool and thread pool per worker."""
+    """gunicorn's entry point (api/serving/gunicorn_config.py): one app, pool and thread pool per worker."""
     threads = env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1, maximum=256)
     # The event loop shares the GIL with the app's threads; with the default 5 ms switch
     # interval it waited behind them: GET /auth/me at 32 connections had p99 441-797 ms and

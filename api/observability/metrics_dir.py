@@ -1,6 +1,6 @@
-"""The folder where gunicorn's workers keep their Prometheus values (api/metrics.py). It must
+"""The folder where gunicorn's workers keep their Prometheus values (api/observability/metrics.py). It must
 be named in the environment before prometheus_client is first imported, so that the workers
-forked afterwards count in multiprocess mode: api/gunicorn_config.py calls prepare() first."""
+forked afterwards count in multiprocess mode: api/serving/gunicorn_config.py calls prepare() first."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 HTTP errors are falcon.HTTPError (or ValidationProblem); database errors are translated at
 this one boundary, keyed on the constraint name PostgreSQL reports, then on SQLSTATE class.
+`problem_json` is the one writer of a problem's body: the app's error serializer, the
+server front (api/serving/asgi.py) and the server's own refusals (api/serving/server_errors.py)
+all use it.
 """
 
 from __future__ import annotations
@@ -16,11 +19,32 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import PoolTimeout
 
-from api.passwords import HashingBusy
-
 log = logging.getLogger("api")
 
 PROBLEM_JSON = "application/problem+json"
+
+
+def problem_json(
+    status: int, title: str, detail: str, request_id: str | None, errors: list[FieldError] | None = None
+) -> bytes:
+    """A problem's body: `{type, title, status, detail, request_id}`, plus `errors` on a 422."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": request_id,
+    }
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return msgspec.json.encode(body)
+
+
+class Overloaded(Exception):
+    """Work refused for lack of capacity, before any of it was done: a 503 with Retry-After.
+    Subclasses name what ran out (api/auth/passwords.py: HashingBusy)."""
+
+    detail = "The service is busy; retry shortly."
 
 
 @dataclass(frozen=True)
@@ -139,16 +163,8 @@ def request_id_of(req: falcon.Request) -> str | None:
 
 
 def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": exc.title,
-        "status": exc.status_code,
-        "detail": exc.description or exc.title,
-        "request_id": request_id_of(req),
-    }
-    if isinstance(exc, ValidationProblem):
-        body["errors"] = [{"field": e.field, "message": e.message} for e in exc.errors]
-    resp.data = msgspec.json.encode(body)
+    errors = exc.errors if isinstance(exc, ValidationProblem) else None
+    resp.data = problem_json(exc.status_code, exc.title, exc.description or exc.title, request_id_of(req), errors)
     resp.content_type = PROBLEM_JSON
 
 
@@ -170,14 +186,9 @@ def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psyco
     raise mapped
 
 
-def handle_hashing_busy(req: falcon.Request, resp: falcon.Response, exc: HashingBusy, params: Any) -> None:
-    log.warning("no password hashing slot within the wait (request %s)", request_id_of(req))
-    raise problem(
-        503,
-        "Busy",
-        "Too many password checks are running; retry shortly.",
-        headers={"Retry-After": "1"},
-    )
+def handle_overloaded(req: falcon.Request, resp: falcon.Response, exc: Overloaded, params: Any) -> None:
+    log.warning("%s (request %s)", type(exc).__name__, request_id_of(req))
+    raise problem(503, "Busy", exc.detail, headers={"Retry-After": "1"})
 
 
 def handle_pool_timeout(req: falcon.Request, resp: falcon.Response, exc: PoolTimeout, params: Any) -> None:
@@ -202,5 +213,5 @@ def register_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) ->
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(psycopg.Error, handle_database_error)
     app.add_error_handler(PoolTimeout, handle_pool_timeout)
-    app.add_error_handler(HashingBusy, handle_hashing_busy)
+    app.add_error_handler(Overloaded, handle_overloaded)
     app.set_error_serializer(serialize_problem)
