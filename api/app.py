@@ -51,7 +51,9 @@ from db.revisions import head_revision
 def create_app(
     settings: Settings, pool: ConnectionPool[Connection], passwords: Passwords | None = None
 ) -> falcon.App[falcon.Request, falcon.Response]:
-    database = Database(pool, statement_timeout_ms=settings.db_statement_timeout_ms)
+    database = Database(
+        pool, statement_timeout_ms=settings.db_statement_timeout_ms, lock_timeout_ms=settings.db_lock_timeout_ms
+    )
     tokens = AccessTokens.from_settings(settings)
     sessions = SessionIssuer(tokens, settings.jwt_refresh_ttl_seconds, settings.trusted_proxies)
     passwords = passwords or Passwords(

@@ -3,7 +3,7 @@ read for "where does a request get its transaction and its permission check".
 
 - `Access`: what a resource needs, declared as its class attribute `access`.
 - `begin()`: the **one place** that sets tenant context. In one round trip it sends BEGIN
-  (READ ONLY for GET/HEAD), the statement timeout, SET LOCAL ROLE iam_api and
+  (READ ONLY for GET/HEAD), the statement and lock timeouts, SET LOCAL ROLE iam_api and
   iam.enter_context(), which sets the transaction-local `app.*` settings and returns the
   caller's membership and live session. Nothing else writes `app.*`.
 - `TransactionMiddleware`: verifies the access token, reads the body, then opens the
@@ -72,7 +72,7 @@ class Caller:
 
 
 def opening(begin: str) -> str:
-    statements = (begin, "set_statement_timeout", "set_api_role", "enter_context")
+    statements = (begin, "set_statement_timeout", "set_lock_timeout", "set_api_role", "enter_context")
     return ";\n".join(QUERIES[name] for name in statements)
 
 
@@ -95,6 +95,7 @@ def begin(
                 "session_id": subject.session_id if subject else None,
                 "request_id": request_id,
                 "statement_timeout_ms": database.statement_timeout_ms,
+                "lock_timeout_ms": database.lock_timeout_ms,
             },
         )
     except BaseException:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
@@ -26,6 +27,10 @@ from db.queries import QUERIES
 
 Row = dict[str, Any]
 Connection = psycopg.Connection[DictRow]
+
+
+class TransactionAborted(psycopg.Error):
+    """A commit was asked of a transaction in which a statement had failed."""
 
 
 def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[Connection]:
@@ -87,17 +92,26 @@ class Transaction:
         return self._connection.execute(QUERIES[query], params).rowcount
 
     def end(self, *, commit: bool) -> None:
-        """COMMIT or ROLLBACK, then hand the connection back (the pool drops broken ones)."""
+        """COMMIT or ROLLBACK, then hand the connection back (the pool drops broken ones).
+        PostgreSQL answers the COMMIT of a failed transaction with a silent ROLLBACK, so a
+        commit is only sent to a transaction in good standing; otherwise it is rolled back
+        and TransactionAborted says that nothing was saved."""
         try:
-            self._connection.execute(QUERIES["commit" if commit else "rollback"])
+            aborted = self._connection.info.transaction_status == TransactionStatus.INERROR
+            self._connection.execute(QUERIES["commit" if commit and not aborted else "rollback"])
+            if commit and aborted:
+                raise TransactionAborted("a statement of this transaction failed: rolled back, not committed")
         finally:
             self._pool.putconn(self._connection)
 
 
 class Database:
-    def __init__(self, pool: ConnectionPool[Connection], *, statement_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, pool: ConnectionPool[Connection], *, statement_timeout_ms: int = 5000, lock_timeout_ms: int = 1000
+    ) -> None:
         self.pool = pool
         self.statement_timeout_ms = statement_timeout_ms
+        self.lock_timeout_ms = lock_timeout_ms
 
     def lend(self) -> Transaction:
         """A connection from the pool, as a transaction that has not begun: api/context.py

@@ -45,6 +45,7 @@ class Settings:
     db_pool_max_lifetime_seconds: float = 3600.0
     db_pool_check: bool = False
     db_statement_timeout_ms: int = 5000
+    db_lock_timeout_ms: int = 1000
     db_prepared_statements: bool = True
     cors_allowed_origins: tuple[str, ...] = ()
     metrics_token: str | None = field(default=None, repr=False)
@@ -134,6 +135,7 @@ class Settings:
             ),
             db_pool_check=env_bool(env, "DB_POOL_CHECK", False),
             db_statement_timeout_ms=env_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, minimum=10, maximum=600_000),
+            db_lock_timeout_ms=env_int(env, "DB_LOCK_TIMEOUT_MS", 1000, minimum=10, maximum=600_000),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
             cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
             metrics_token=_metrics_token(env),

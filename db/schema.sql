@@ -8,7 +8,7 @@ CREATE FUNCTION iam.accept_invitation(p_token_hash bytea) RETURNS TABLE(organiza
     AS $$
     SELECT c.organization_id, c.organization_name, c.role
     FROM iam.users AS u, LATERAL iam.consume_invitation(p_token_hash, u.id, u.email) AS c
-    WHERE u.id = iam.current_user_id() AND u.is_active
+    WHERE u.id = iam.signed_in_user_id()
 $$;
 
 CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_resource_type text, p_resource_id uuid, p_old_values jsonb, p_new_values jsonb, p_actor_user_id uuid) RETURNS void
@@ -16,7 +16,8 @@ CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_
     SET search_path TO ''
     AS $$
 DECLARE
-    request_id text := nullif(pg_catalog.current_setting('app.request_id', true), '');
+    from_api boolean := pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER');
+    request_id text := CASE WHEN from_api THEN nullif(pg_catalog.current_setting('app.request_id', true), '') END;
 BEGIN
     -- A cascade from a deleted organization has nothing left to attribute events to.
     IF NOT EXISTS (SELECT FROM iam.organizations WHERE id = p_organization_id) THEN
@@ -31,7 +32,7 @@ BEGIN
         p_old_values - 'password_hash' - 'token_hash',
         p_new_values - 'password_hash' - 'token_hash',
         request_id,
-        p_actor_user_id IS NULL AND request_id IS NOT NULL AND pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER')
+        p_actor_user_id IS NULL AND request_id IS NOT NULL
     );
 END
 $$;
@@ -67,8 +68,12 @@ BEGIN
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
         JOIN iam.role_permissions AS rp ON rp.role_key = m.role
+        JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
         WHERE m.organization_id = iam.current_org_id()
           AND m.user_id = iam.current_user_id()
+          AND s.id = iam.current_session_id()
+          AND s.revoked_at IS NULL
+          AND s.expires_at > pg_catalog.now()
           AND u.is_active
           AND rp.permission_key = permission
     );
@@ -79,15 +84,16 @@ CREATE FUNCTION iam.change_own_password(p_password_hash text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+DECLARE
+    me uuid := iam.signed_in_user_id();
 BEGIN
-    IF iam.current_user_id() IS NULL OR iam.current_session_id() IS NULL THEN
+    IF me IS NULL THEN
         RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    UPDATE iam.users SET password_hash = p_password_hash WHERE id = iam.current_user_id();
+    UPDATE iam.users SET password_hash = p_password_hash WHERE id = me;
     UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'password_change'
-    WHERE user_id = iam.current_user_id() AND id <> iam.current_session_id() AND revoked_at IS NULL;
-    PERFORM iam.append_audit_event(
-        iam.current_org_id(), 'password.changed', 'user', iam.current_user_id(), NULL, NULL, iam.audit_actor_user_id());
+    WHERE user_id = me AND id <> iam.current_session_id() AND revoked_at IS NULL;
+    PERFORM iam.append_audit_event(iam.current_org_id(), 'password.changed', 'user', me, NULL, NULL, me);
 END
 $$;
 
@@ -123,19 +129,17 @@ CREATE FUNCTION iam.create_organization(p_name text) RETURNS TABLE(id uuid, name
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+DECLARE
+    me uuid := iam.signed_in_user_id();
 BEGIN
-    IF NOT EXISTS (
+    IF me IS NULL OR NOT EXISTS (
         SELECT FROM iam.organization_memberships AS m
-        JOIN iam.users AS u ON u.id = m.user_id
-        WHERE m.organization_id = iam.current_org_id()
-          AND m.user_id = iam.current_user_id()
-          AND m.role = 'ORG_ADMIN'
-          AND u.is_active
+        WHERE m.organization_id = iam.current_org_id() AND m.user_id = me AND m.role = 'ORG_ADMIN'
     ) THEN
         RAISE EXCEPTION 'only an ORG_ADMIN of the current organization may create organizations'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'organization_admin_required';
     END IF;
-    RETURN QUERY SELECT c.id, c.name, c.role FROM iam.create_organization_for(p_name, iam.current_user_id()) AS c;
+    RETURN QUERY SELECT c.id, c.name, c.role FROM iam.create_organization_for(p_name, me) AS c;
 END
 $$;
 
@@ -209,10 +213,12 @@ CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_sess
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+DECLARE
+    caller record;
 BEGIN
-    PERFORM pg_catalog.set_config('app.user_id', coalesce(p_user_id::text, ''), true),
-            pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true),
-            pg_catalog.set_config('app.session_id', coalesce(p_session_id::text, ''), true),
+    PERFORM pg_catalog.set_config('app.user_id', '', true),
+            pg_catalog.set_config('app.org_id', '', true),
+            pg_catalog.set_config('app.session_id', '', true),
             pg_catalog.set_config('app.request_id', coalesce(p_request_id, ''), true),
             pg_catalog.set_config('TimeZone', 'UTC', true),
             -- Plans for SSD storage, as managed hosts are: with the default 4.0 the planner
@@ -222,20 +228,29 @@ BEGIN
     IF p_user_id IS NULL THEN
         RETURN;
     END IF;
-    RETURN QUERY
-        SELECT u.id, u.email, o.id, o.name, s.id, m.role,
-               ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
-                     WHERE rp.role_key = m.role ORDER BY rp.permission_key)
-        FROM iam.organization_memberships AS m
-        JOIN iam.users AS u ON u.id = m.user_id
-        JOIN iam.organizations AS o ON o.id = m.organization_id
-        JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
-        WHERE m.organization_id = p_organization_id
-          AND m.user_id = p_user_id
-          AND s.id = p_session_id
-          AND s.revoked_at IS NULL
-          AND s.expires_at > pg_catalog.now()
-          AND u.is_active;
+    SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
+           m.role,
+           ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
+                 WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions
+    INTO caller
+    FROM iam.organization_memberships AS m
+    JOIN iam.users AS u ON u.id = m.user_id
+    JOIN iam.organizations AS o ON o.id = m.organization_id
+    JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
+    WHERE m.organization_id = p_organization_id
+      AND m.user_id = p_user_id
+      AND s.id = p_session_id
+      AND s.revoked_at IS NULL
+      AND s.expires_at > pg_catalog.now()
+      AND u.is_active;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    PERFORM pg_catalog.set_config('app.user_id', p_user_id::text, true),
+            pg_catalog.set_config('app.org_id', p_organization_id::text, true),
+            pg_catalog.set_config('app.session_id', p_session_id::text, true);
+    RETURN QUERY SELECT caller.user_id, caller.email, caller.organization_id, caller.organization_name,
+                        caller.session_id, caller.role, caller.permissions;
 END
 $$;
 
@@ -253,7 +268,7 @@ CREATE FUNCTION iam.find_login(p_email text) RETURNS TABLE(user_id uuid, passwor
     WHERE u.email = lower(p_email)
 $$;
 
-CREATE FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id uuid) RETURNS void
+CREATE FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id uuid, statement_timeout text DEFAULT '1min'::text, idle_in_transaction_timeout text DEFAULT '1min'::text, transaction_timeout text DEFAULT '10min'::text) RETURNS void
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -263,6 +278,19 @@ BEGIN
         RAISE EXCEPTION 'role % is not a member of iam_dba', p_db_role
             USING HINT = format('GRANT iam_dba TO %I;', p_db_role);
     END IF;
+    BEGIN
+        EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', p_db_role, statement_timeout);
+        EXECUTE format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', p_db_role, idle_in_transaction_timeout);
+        IF current_setting('server_version_num')::int >= 170000 THEN
+            EXECUTE format('ALTER ROLE %I SET transaction_timeout = %L', p_db_role, transaction_timeout);
+        END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+        -- PostgreSQL 16+: only a role's administrators may change its settings.
+        RAISE EXCEPTION 'cannot bound the sessions of role %: % may not alter it', p_db_role, current_user
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = format('Create DBA logins as %I, or run GRANT %I TO %I WITH ADMIN OPTION;',
+                                current_user, p_db_role, current_user);
+    END;
     INSERT INTO iam.dba_tenant_grants (organization_id, db_role)
     VALUES (p_organization_id, p_db_role)
     ON CONFLICT DO NOTHING;
@@ -271,11 +299,25 @@ $$;
 
 CREATE FUNCTION iam.is_visible_text(value text, line_breaks boolean) RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path TO ''
     AS $$
-    SELECT value !~ CASE WHEN line_breaks
+    SELECT value OPERATOR(pg_catalog.!~) CASE WHEN line_breaks
         THEN '[\u0001-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
         ELSE '[\u0001-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
     END
+$$;
+
+CREATE FUNCTION iam.keep_invitations_revoked() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF OLD.revoked_at IS NOT NULL AND NEW.revoked_at IS DISTINCT FROM OLD.revoked_at THEN
+        RAISE EXCEPTION 'a revoked invitation stays revoked'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'invitations_stay_revoked';
+    END IF;
+    RETURN NEW;
+END
 $$;
 
 CREATE FUNCTION iam.keep_last_admin() RETURNS trigger
@@ -324,8 +366,7 @@ CREATE FUNCTION iam.list_my_organizations() RETURNS TABLE(id uuid, name text, ro
     SELECT o.id, o.name, m.role
     FROM iam.organization_memberships AS m
     JOIN iam.organizations AS o ON o.id = m.organization_id
-    JOIN iam.users AS u ON u.id = m.user_id
-    WHERE m.user_id = iam.current_user_id() AND u.is_active
+    WHERE m.user_id = iam.signed_in_user_id()
     ORDER BY m.created_at, o.id
 $$;
 
@@ -460,12 +501,13 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea) RETURNS TABLE(user_id uuid, organization_id uuid, organization_name text, role text)
+CREATE FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 DECLARE
     new_user_id uuid;
+    joined uuid;
 BEGIN
     PERFORM FROM iam.invitations AS i
     WHERE i.token_hash = p_token_hash AND i.email = p_email
@@ -475,23 +517,26 @@ BEGIN
         RAISE EXCEPTION 'invitation not found'
             USING ERRCODE = 'no_data_found', CONSTRAINT = 'invitation_not_found';
     END IF;
-    INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash)
-    RETURNING id INTO new_user_id;
-    RETURN QUERY
-        SELECT new_user_id, c.organization_id, c.organization_name, c.role
-        FROM iam.consume_invitation(p_token_hash, new_user_id, p_email) AS c;
+    INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash) RETURNING id INTO new_user_id;
+    SELECT c.organization_id INTO joined FROM iam.consume_invitation(p_token_hash, new_user_id, p_email) AS c;
+    RETURN QUERY SELECT * FROM iam.start_session(
+        new_user_id, joined, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
 END
 $$;
 
-CREATE FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text) RETURNS TABLE(user_id uuid, organization_id uuid, organization_name text, role text)
-    LANGUAGE sql SECURITY DEFINER
+CREATE FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    WITH new_user AS (
-        INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash) RETURNING id
-    )
-    SELECT new_user.id, org.id, org.name, org.role
-    FROM new_user, LATERAL iam.create_organization_for(p_organization_name, new_user.id) AS org
+DECLARE
+    new_user_id uuid;
+    new_organization_id uuid;
+BEGIN
+    INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash) RETURNING id INTO new_user_id;
+    SELECT c.id INTO new_organization_id FROM iam.create_organization_for(p_organization_name, new_user_id) AS c;
+    RETURN QUERY SELECT * FROM iam.start_session(
+        new_user_id, new_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
+END
 $$;
 
 CREATE FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) RETURNS void
@@ -548,17 +593,44 @@ CREATE FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid)
     DELETE FROM iam.dba_tenant_grants WHERE organization_id = p_organization_id AND db_role = p_db_role
 $$;
 
-CREATE FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+CREATE FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 BEGIN
+    PERFORM FROM iam.users AS u
+    WHERE u.id = p_user_id AND u.password_hash = p_verified_hash AND u.is_active
+    FOR NO KEY UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
     RETURN QUERY SELECT * FROM iam.start_session(
         p_user_id, p_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
     PERFORM iam.record_login(p_user_id, p_organization_id, 'succeeded');
     IF p_password_rehash IS NOT NULL THEN
-        UPDATE iam.users SET password_hash = p_password_rehash WHERE id = p_user_id;
+        UPDATE iam.users AS u SET password_hash = p_password_rehash
+        WHERE u.id = p_user_id AND u.password_hash = p_verified_hash;
     END IF;
+END
+$$;
+
+CREATE FUNCTION iam.signed_in_user_id() RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    RETURN (
+        SELECT s.user_id
+        FROM iam.sessions AS s
+        JOIN iam.users AS u ON u.id = s.user_id
+        WHERE s.id = iam.current_session_id()
+          AND s.user_id = iam.current_user_id()
+          AND s.organization_id = iam.current_org_id()
+          AND s.revoked_at IS NULL
+          AND s.expires_at > pg_catalog.now()
+          AND u.is_active
+          AND pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER')
+    );
 END
 $$;
 
@@ -620,6 +692,21 @@ BEGIN
     WHERE organization_id = NEW.organization_id AND email = NEW.email
       AND accepted_at IS NULL AND revoked_at IS NULL;
     RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    me uuid := iam.signed_in_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT * FROM iam.start_session(
+        me, p_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
 END
 $$;
 
@@ -865,6 +952,8 @@ CREATE TRIGGER invitations_audit AFTER INSERT OR DELETE OR UPDATE ON iam.invitat
 
 CREATE TRIGGER invitations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
 
+CREATE TRIGGER invitations_stay_revoked BEFORE UPDATE OF revoked_at ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.keep_invitations_revoked();
+
 CREATE TRIGGER invitations_supersede_pending BEFORE INSERT ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.supersede_pending_invitations();
 
 CREATE TRIGGER organization_memberships_audit AFTER INSERT OR DELETE OR UPDATE ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('membership');
@@ -975,8 +1064,6 @@ ALTER TABLE iam.login_throttle ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY memberships_api_delete ON iam.organization_memberships FOR DELETE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
 
-CREATE POLICY memberships_api_insert ON iam.organization_memberships FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
-
 CREATE POLICY memberships_api_select ON iam.organization_memberships FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) OR ( SELECT iam.caller_has_permission('users:read'::text) AS caller_has_permission))));
 
 CREATE POLICY memberships_api_update ON iam.organization_memberships FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission))) WITH CHECK ((organization_id = ( SELECT iam.current_org_id() AS current_org_id)));
@@ -990,8 +1077,6 @@ CREATE POLICY memberships_dba_update ON iam.organization_memberships FOR UPDATE 
 ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
-
-CREATE POLICY organizations_api_select ON iam.organizations FOR SELECT TO iam_api USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('tenant:read'::text) AS caller_has_permission)));
 
 CREATE POLICY organizations_dba_select ON iam.organizations FOR SELECT TO iam_dba USING ((id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
@@ -1040,8 +1125,6 @@ ALTER TABLE iam.users ENABLE ROW LEVEL SECURITY;
 CREATE POLICY users_api_select ON iam.users FOR SELECT TO iam_api USING (((id = ( SELECT iam.current_user_id() AS current_user_id)) OR (( SELECT iam.caller_has_permission('users:read'::text) AS caller_has_permission) AND (EXISTS ( SELECT
    FROM iam.organization_memberships m
   WHERE ((m.organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (m.user_id = users.id)))))));
-
-CREATE POLICY users_api_update_self ON iam.users FOR UPDATE TO iam_api USING ((id = ( SELECT iam.current_user_id() AS current_user_id))) WITH CHECK ((id = ( SELECT iam.current_user_id() AS current_user_id)));
 
 CREATE POLICY users_dba_select ON iam.users FOR SELECT TO iam_dba USING ((EXISTS ( SELECT
    FROM iam.organization_memberships m
@@ -1095,11 +1178,13 @@ GRANT ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, 
 REVOKE ALL ON FUNCTION iam.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.find_login(p_email text) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id uuid, statement_timeout text, idle_in_transaction_timeout text, transaction_timeout text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_api;
 GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_dba;
+
+REVOKE ALL ON FUNCTION iam.keep_invitations_revoked() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.keep_last_admin() FROM PUBLIC;
 
@@ -1120,11 +1205,11 @@ REVOKE ALL ON FUNCTION iam.record_session_event() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea) TO iam_api;
+REVOKE ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text) TO iam_api;
+REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) TO iam_api;
@@ -1134,15 +1219,19 @@ GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key
 
 REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
+REVOKE ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.signed_in_user_id() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.stamp_timestamps() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.supersede_pending_invitations() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
 
@@ -1187,13 +1276,12 @@ GRANT SELECT(created_at) ON TABLE iam.invitations TO iam_dba;
 GRANT SELECT(updated_at) ON TABLE iam.invitations TO iam_api;
 GRANT SELECT(updated_at) ON TABLE iam.invitations TO iam_dba;
 
-GRANT SELECT,INSERT,DELETE ON TABLE iam.organization_memberships TO iam_api;
+GRANT SELECT,DELETE ON TABLE iam.organization_memberships TO iam_api;
 GRANT SELECT,DELETE ON TABLE iam.organization_memberships TO iam_dba;
 
 GRANT UPDATE(role) ON TABLE iam.organization_memberships TO iam_api;
 GRANT UPDATE(role) ON TABLE iam.organization_memberships TO iam_dba;
 
-GRANT SELECT ON TABLE iam.organizations TO iam_api;
 GRANT SELECT ON TABLE iam.organizations TO iam_dba;
 
 GRANT SELECT ON TABLE iam.permissions TO iam_api;
@@ -1239,8 +1327,6 @@ GRANT SELECT(id) ON TABLE iam.users TO iam_dba;
 
 GRANT SELECT(email) ON TABLE iam.users TO iam_api;
 GRANT SELECT(email) ON TABLE iam.users TO iam_dba;
-
-GRANT UPDATE(password_hash) ON TABLE iam.users TO iam_api;
 
 GRANT SELECT(is_active) ON TABLE iam.users TO iam_api;
 GRANT SELECT(is_active) ON TABLE iam.users TO iam_dba;

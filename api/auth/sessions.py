@@ -3,7 +3,6 @@ refresh token. Used by every flow that opens or renews a session."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import falcon
@@ -30,15 +29,12 @@ class SessionIssuer:
         self.refresh_ttl_seconds = refresh_ttl_seconds
         self._trusted_proxies = trusted_proxies
 
-    def new_session(
-        self, req: falcon.Request, user_id: uuid.UUID, organization_id: uuid.UUID
-    ) -> tuple[str, dict[str, Any]]:
-        """A refresh token, and the parameters of iam.start_session / iam.sign_in for it."""
+    def new_session(self, req: falcon.Request) -> tuple[str, dict[str, Any]]:
+        """A refresh token, and the parameters that every function opening a session takes
+        for it (iam.register_user, iam.sign_in, iam.switch_organization, ...)."""
         refresh_token, refresh_token_hash = new_opaque_token()
         address = client_address(req, self._trusted_proxies)
         return refresh_token, {
-            "user_id": user_id,
-            "organization_id": organization_id,
             "refresh_token_hash": refresh_token_hash,
             "ttl_seconds": self.refresh_ttl_seconds,
             "user_agent": (req.user_agent or "")[:MAX_USER_AGENT] or None,
@@ -46,7 +42,7 @@ class SessionIssuer:
         }
 
     def answer(self, resp: falcon.Response, session: dict[str, Any], refresh_token: str) -> None:
-        """The sign-in answer for a row of iam.start_session, iam.sign_in or iam.refresh_session."""
+        """The sign-in answer for a row of a function that opened or renewed a session."""
         answer_with_secret(
             resp,
             SignedIn(

@@ -131,6 +131,8 @@ SQLSTATE_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "40001": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
     # statement_timeout (DB_STATEMENT_TIMEOUT_MS): the database stopped a statement that took too long.
     "57014": (503, "Try again", "The database took too long to answer this request; retry it."),
+    # lock_timeout (DB_LOCK_TIMEOUT_MS): something held a lock this request needed.
+    "55P03": (503, "Try again", "The data this request needs is locked by other work; retry it."),
     "40P01": (503, "Try again", "The request conflicted with a concurrent one; retry it."),
     "53300": (503, "Service unavailable", "The database has no free connections."),
     "57P01": (503, "Service unavailable", "The database is restarting."),

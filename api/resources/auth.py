@@ -56,26 +56,16 @@ class RegisterResource:
         checks.done()
 
         password_hash = self._passwords.hash(password)
+        refresh_token, params = self._sessions.new_session(req)
+        params = {**params, "email": email, "password_hash": password_hash}
         with in_context(self._database, request_id=request_id(req)) as (tx, _):
             if organization_name is not None:
-                account = tx.one(
-                    "register_user",
-                    {"email": email, "password_hash": password_hash, "organization_name": organization_name},
-                )
+                session = tx.one("register_user", {**params, "organization_name": organization_name})
             else:
                 assert body.invitation_token is not None
-                account = tx.one(
-                    "register_invited_user",
-                    {
-                        "email": email,
-                        "password_hash": password_hash,
-                        "token_hash": opaque_token_hash(body.invitation_token),
-                    },
-                )
-            assert account is not None  # both functions return a row or raise
-            refresh_token, params = self._sessions.new_session(req, account["user_id"], account["organization_id"])
-            session = tx.one("start_session", params)
-        assert session is not None
+                token_hash = opaque_token_hash(body.invitation_token)
+                session = tx.one("register_invited_user", {**params, "token_hash": token_hash})
+        assert session is not None  # both functions return a row or raise
         resp.status = falcon.HTTP_201
         self._sessions.answer(resp, session, refresh_token)
 
@@ -119,24 +109,33 @@ class LoginResource:
             if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
                 rehash = self._passwords.hash(body.password)
 
-        # 4. The outcome.
+        # 4. The outcome. sign_in opens the session only while the hash the password was
+        # verified against is still the account's: a password changed meanwhile is a failure.
+        refresh_token, params = self._sessions.new_session(req)
         with in_context(self._database, request_id=request_id(req)) as (tx, _):
-            if account is None or not verified or not account["is_active"] or target is None:
+            session = None
+            if account is not None and verified and account["is_active"] and target is not None:
+                session = tx.one(
+                    "sign_in",
+                    {
+                        **params,
+                        "user_id": account["user_id"],
+                        "verified_hash": stored_hash,
+                        "organization_id": target,
+                        "password_rehash": rehash,
+                    },
+                )
+            if session is None:
                 # Called for unknown emails too (it then records nothing): the same round trips.
                 tx.run(
                     "record_login",
                     {"user_id": account and account["user_id"], "organization_id": target, "outcome": "failed"},
                 )
-                failed = True
             else:
                 self._throttle.release(tx, attempt)
-                refresh_token, params = self._sessions.new_session(req, account["user_id"], target)
-                session = tx.one("sign_in", {**params, "password_rehash": rehash})
-                failed = False
-        if failed:
+        if session is None:
             LOGIN_FAILURES.inc()
             raise unauthorized(LOGIN_FAILED)
-        assert session is not None
         self._sessions.answer(resp, session, refresh_token)
 
 

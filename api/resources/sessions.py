@@ -83,7 +83,7 @@ class SwitchOrganizationResource:
     @operation("Open a session in another organization of yours", body=SwitchOrganizationBody, ok={200: SignedIn})
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = read_json(req, SwitchOrganizationBody)
-        refresh_token, params = self._sessions.new_session(req, caller(req).user_id, body.organization_id)
-        session = transaction(req).one("start_session", params)
-        assert session is not None  # iam.start_session returns a row or raises
+        refresh_token, params = self._sessions.new_session(req)
+        session = transaction(req).one("switch_organization", {**params, "organization_id": body.organization_id})
+        assert session is not None  # iam.switch_organization returns a row or raises
         self._sessions.answer(resp, session, refresh_token)

@@ -1,12 +1,14 @@
 -- name: register_user
--- Creates a user, an organization and the user's ORG_ADMIN membership in it.
-SELECT user_id, organization_id, organization_name, role
-FROM iam.register_user(%(email)s, %(password_hash)s, %(organization_name)s)
+-- Creates a user, an organization, the user's ORG_ADMIN membership in it, and a session.
+SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.register_user(%(email)s, %(password_hash)s, %(organization_name)s, %(refresh_token_hash)s,
+                       %(ttl_seconds)s, %(user_agent)s, %(client_address)s)
 
 -- name: register_invited_user
--- Creates a user who joins the organization of a pending invitation addressed to them.
-SELECT user_id, organization_id, organization_name, role
-FROM iam.register_invited_user(%(email)s, %(password_hash)s, %(token_hash)s)
+-- Creates a user who joins the organization of a pending invitation addressed to them, and a session.
+SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.register_invited_user(%(email)s, %(password_hash)s, %(token_hash)s, %(refresh_token_hash)s,
+                               %(ttl_seconds)s, %(user_agent)s, %(client_address)s)
 
 -- name: find_login
 -- The account behind an email, with its earliest organization, for password checks.
@@ -28,16 +30,17 @@ SELECT iam.release_login_attempt(%(email_key)s, %(address_key)s)
 SELECT iam.record_login(%(user_id)s, %(organization_id)s, %(outcome)s)
 
 -- name: sign_in
--- A verified password login: a new session, login.succeeded, and a rehash when one is due.
+-- A verified password login: a new session, login.succeeded, and a rehash when one is due;
+-- no row when the verified hash is no longer the account's (changed meanwhile) or it is inactive.
 SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
-FROM iam.sign_in(%(user_id)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
+FROM iam.sign_in(%(user_id)s, %(verified_hash)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
                  %(user_agent)s, %(client_address)s, %(password_rehash)s)
 
--- name: start_session
--- A new session (and first refresh token) of an active member of the organization.
+-- name: switch_organization
+-- A new session (and first refresh token) of the signed-in user in another organization of theirs.
 SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
-FROM iam.start_session(%(user_id)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
-                       %(user_agent)s, %(client_address)s)
+FROM iam.switch_organization(%(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
+                             %(user_agent)s, %(client_address)s)
 
 -- name: refresh_session
 -- Rotates a refresh token: rotated, unknown, ended, or reused (which revokes the session).

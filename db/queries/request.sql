@@ -11,14 +11,21 @@ BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY
 -- included, so one slow query cannot hold a connection.
 SET LOCAL statement_timeout = %(statement_timeout_ms)s
 
+-- name: set_lock_timeout
+-- Gives up on a lock after DB_LOCK_TIMEOUT_MS: a table or row held by someone else (a DBA's
+-- LOCK TABLE, a forgotten transaction) fails the request fast, rather than after the
+-- statement timeout, and never queues every tenant behind it.
+SET LOCAL lock_timeout = %(lock_timeout_ms)s
+
 -- name: set_api_role
 -- Runs the rest of the transaction as iam_api, whatever role DATABASE_URL logs in as.
 SET LOCAL ROLE iam_api
 
 -- name: enter_context
--- Sets app.user_id, app.org_id, app.session_id and app.request_id for the rest of the
--- transaction and returns the caller: their active membership through a live session (no
--- row: no user, or the user is gone, inactive, no longer a member, or the session ended).
+-- Returns the caller: their active membership through a live session, and only then sets
+-- app.user_id, app.org_id and app.session_id for the rest of the transaction (no row: no
+-- user, or the user is gone, inactive, no longer a member, or the session ended, and the
+-- context stays empty). app.request_id is set either way.
 SELECT user_id, email, organization_id, organization_name, session_id, role, permissions
 FROM iam.enter_context(%(user_id)s, %(org_id)s, %(session_id)s, %(request_id)s)
 

@@ -78,14 +78,16 @@ SELECT is_empty(
     'no function in iam is executable by PUBLIC'
 );
 
--- caller_has_permission answers only for the API's own sessions: a login outside iam_api
--- gets false whatever it set, even if it were granted EXECUTE by mistake.
+-- caller_has_permission and signed_in_user_id believe app.user_id only from a login in
+-- iam_api, with a live session behind it. A login outside iam_api gets false whatever it
+-- set, even if granted EXECUTE by mistake.
 SELECT is(
     (SELECT count(*) FROM pg_proc
-     WHERE oid = 'iam.caller_has_permission(text)'::regprocedure
-       AND prosrc LIKE '%pg_has_role(session_user, ''iam_api'', ''MEMBER'')%'),
-    1::bigint,
-    'caller_has_permission checks that the session is the API''s login'
+     WHERE oid IN ('iam.signed_in_user_id()'::regprocedure, 'iam.caller_has_permission(text)'::regprocedure)
+       AND prosrc LIKE '%pg_has_role(session_user, ''iam_api'', ''MEMBER'')%'
+       AND prosrc LIKE '%s.revoked_at IS NULL%'),
+    2::bigint,
+    'caller_has_permission believes only the API''s login, and only with a live session'
 );
 
 SELECT * FROM finish();

@@ -1,13 +1,14 @@
 -- organization_memberships: org A has 3 members (admin_a, user_a, reader_a; removed_a left),
 -- org B has 2. The insert adds the outsider to A; the update rewrites roles unchanged; the
--- delete removes A's non-admin members (the last-admin rule has tests of its own). DBAs
--- never add members: an added member's account would become readable to them.
+-- delete removes A's non-admin members (the last-admin rule has tests of its own). Nobody
+-- adds members directly, not even an ORG_ADMIN context or a DBA: people join through
+-- invitations (iam.consume_invitation), and an added member's account would become readable.
 BEGIN;
 SELECT plan(9);
 SELECT iam_test.seed();
 
 SELECT iam_test.act_as('ORG_ADMIN of A');
-SELECT results_eq($$SELECT * FROM iam_test.access('organization_memberships')$$, $$VALUES (3::bigint, 0::bigint, '1', '3', '2')$$, 'ORG_ADMIN of A: users:manage in A');
+SELECT results_eq($$SELECT * FROM iam_test.access('organization_memberships')$$, $$VALUES (3::bigint, 0::bigint, 'refused', '3', '2')$$, 'ORG_ADMIN of A: users:manage in A, but never adds a member');
 SELECT iam_test.act_as('ORG_USER of A');
 SELECT results_eq($$SELECT * FROM iam_test.access('organization_memberships')$$, $$VALUES (3::bigint, 0::bigint, 'refused', '0', '0')$$, 'ORG_USER of A: users:read only');
 SELECT iam_test.act_as('READ_ONLY of A');

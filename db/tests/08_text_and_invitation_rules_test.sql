@@ -51,7 +51,7 @@ SELECT results_eq(
 SELECT throws_ok(
     format($$UPDATE iam.invitations SET revoked_at = NULL WHERE organization_id = %L AND email = 'invitee_a@example.com'$$,
            iam_test.id('org A')),
-    '23505', NULL, 'two pending invitations to one email cannot coexist'
+    '23514', NULL, 'a superseded (revoked) invitation cannot be revived beside the new one'
 );
 
 SELECT * FROM finish();

@@ -3,7 +3,7 @@
 -- session of theirs in that organization. The context readers stay inlinable (plain SQL, no
 -- SET clause, not SECURITY DEFINER), which is what keeps every policy cheap.
 BEGIN;
-SELECT plan(10);
+SELECT plan(14);
 SELECT iam_test.seed();
 CREATE TEMP TABLE context_sessions ON COMMIT DROP AS
 SELECT 'admin_a' AS label, session_id FROM iam.start_session(iam_test.id('admin_a'), iam_test.id('org A'), '\x11', 3600, NULL, NULL)
@@ -27,6 +27,17 @@ SELECT is_empty(
     $$SELECT * FROM iam.enter_context(iam_test.id('user_a'), iam_test.id('org A'),
         (SELECT session_id FROM context_sessions WHERE label = 'user_a'), 'r2')$$,
     'a revoked session: no caller'
+);
+SELECT is(current_setting('app.user_id'), '', 'a revoked session leaves the context empty');
+SELECT is((SELECT count(*) FROM iam.projects), 0::bigint, 'so the tenant''s rows are not seen');
+SELECT throws_ok(
+    format($$INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%L, 'after logout', %L)$$,
+           iam_test.id('org A'), iam_test.id('user_a')),
+    '42501', NULL, 'and a write is refused'
+);
+SELECT is_empty(
+    $$UPDATE iam.projects SET description = 'after logout' RETURNING id$$,
+    'and an update touches nothing'
 );
 SELECT is_empty(
     $$SELECT * FROM iam.enter_context(iam_test.id('admin_a'), iam_test.id('org B'),

@@ -24,6 +24,8 @@ $$;
 --          former member), 2 projects, 1 pending invitation, and the audit events of all that
 --   org B: admin_b (ORG_ADMIN), user_b (ORG_USER), 3 projects, 2 pending invitations
 --   outsider: a user with no membership at all
+--   a live session for each member (labels 'session admin_a', ...): policies that grant
+--   anything want one behind the user of the context
 --   iam_test_dba_granted is granted org A.
 -- Example: SELECT iam_test.seed();
 CREATE OR REPLACE FUNCTION iam_test.seed() RETURNS void
@@ -64,6 +66,12 @@ BEGIN
     VALUES (org_a, 'invitee_a@example.com', 'ORG_USER', '\x0a', iam_test.id('admin_a'), now() + interval '7 days'),
            (org_b, 'invitee_b1@example.com', 'ORG_USER', '\x0b01', iam_test.id('admin_b'), now() + interval '7 days'),
            (org_b, 'invitee_b2@example.com', 'READ_ONLY', '\x0b02', iam_test.id('admin_b'), now() + interval '7 days');
+
+    INSERT INTO iam_test_ids
+    SELECT 'session ' || m.label,
+           (SELECT s.session_id FROM iam.start_session(iam_test.id(m.label), iam_test.id(m.org), sha256(convert_to(m.label, 'UTF8')), 3600, NULL, NULL) AS s)
+    FROM (VALUES ('admin_a', 'org A'), ('user_a', 'org A'), ('reader_a', 'org A'),
+                 ('admin_b', 'org B'), ('user_b', 'org B')) AS m (label, org);
 
     PERFORM iam.grant_tenant_access('iam_test_dba_granted', org_a);
 END
@@ -112,6 +120,8 @@ BEGIN
     RESET ROLE;
     PERFORM set_config('app.user_id', coalesce(iam_test.id(user_label)::text, ''), true);
     PERFORM set_config('app.org_id', coalesce(iam_test.id(org_label)::text, ''), true);
+    -- The member's live session (the removed member has none left).
+    PERFORM set_config('app.session_id', coalesce(iam_test.id('session ' || user_label)::text, ''), true);
     PERFORM set_config('role', db_role, true);
 END
 $$;

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.acceptance.conftest import serving_fresh_database
+from tests.acceptance.conftest import Server, log_lines, serving_fresh_database
 
 pytestmark = pytest.mark.gunicorn
 
@@ -21,11 +21,11 @@ TOKEN = "metrics-" + "t" * 32
 @pytest.fixture(scope="module")
 def metrics_server(
     server_url: str, template_database: str, owner_role: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+) -> Iterator[Server]:
     env = {"JWT_ACCESS_SECRET": "metrics-" + "m" * 40, "WEB_CONCURRENCY": "2", "METRICS_TOKEN": TOKEN}
     folder = tmp_path_factory.mktemp("metrics")
     with serving_fresh_database(server_url, template_database, owner_role, folder, env) as running:
-        yield running.url
+        yield running
 
 
 def get(url: str, token: str | None = None) -> tuple[int, str, str]:
@@ -43,18 +43,27 @@ def total(text: str, route: str) -> float:
     return sum(float(found) for found in re.findall(pattern, text, re.MULTILINE))
 
 
-def test_the_scrape_sums_every_worker_and_needs_the_token(metrics_server: str) -> None:
-    assert get(f"{metrics_server}/metrics")[0] == 401
-    assert get(f"{metrics_server}/metrics", "wrong" * 8)[0] == 401
+def test_the_scrape_sums_every_worker_and_needs_the_token(metrics_server: Server) -> None:
+    url = metrics_server.url
+    assert get(f"{url}/metrics")[0] == 401
+    assert get(f"{url}/metrics", "wrong" * 8)[0] == 401
 
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = list(pool.map(lambda _: get(f"{metrics_server}/roles")[0], range(60)))
-    assert statuses == [401] * 60  # no token: counted all the same, by route and status
-    # Whichever worker answers, the scrape sees all 60 (each worker alone saw fewer).
+    # Requests until both workers have served some (their request lines say which): each
+    # worker alone then counted fewer than were sent. A few dozen can all land on one.
+    sent = 0
+    served_by: set[int] = set()
+    while len(served_by) < 2:
+        assert sent < 1000, "one worker served every request"
+        with ThreadPoolExecutor(max_workers=32) as pool:
+            statuses = list(pool.map(lambda _: get(f"{url}/roles")[0], range(100)))
+        assert statuses == [401] * 100  # no token: counted all the same, by route and status
+        sent += 100
+        served_by = {line["pid"] for line in log_lines(metrics_server.log) if line.get("route") == "/roles"}
+    # Whichever worker answers, the scrape sees them all.
     for _ in range(4):
-        status, text, _ = get(f"{metrics_server}/metrics", TOKEN)
+        status, text, _ = get(f"{url}/metrics", TOKEN)
         assert status == 200
-        assert total(text, "/roles") == 60
-    assert 'token_rejections_total{reason="missing"} 60.0' in text
+        assert total(text, "/roles") == sent
+    assert f'token_rejections_total{{reason="missing"}} {float(sent)}' in text
     assert "db_pool_connections " in text
     assert "http_request_duration_seconds_bucket" in text

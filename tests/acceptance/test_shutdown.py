@@ -44,7 +44,13 @@ def patch(url: str, token: str, project_id: str, results: list[int]) -> None:
 def test_sigterm_finishes_requests_in_flight_refuses_new_ones_and_exits(
     server_url: str, template_database: str, owner_role: str, tmp_path: Path
 ) -> None:
-    env = {"JWT_ACCESS_SECRET": "shutdown-" + "s" * 40, "WEB_CONCURRENCY": "2", "DB_STATEMENT_TIMEOUT_MS": "20000"}
+    # The request in flight waits on a row lock for several seconds: let it.
+    env = {
+        "JWT_ACCESS_SECRET": "shutdown-" + "s" * 40,
+        "WEB_CONCURRENCY": "2",
+        "DB_STATEMENT_TIMEOUT_MS": "20000",
+        "DB_LOCK_TIMEOUT_MS": "20000",
+    }
     with serving_fresh_database(server_url, template_database, owner_role, tmp_path, env) as server:
         token = register(server.url, "stop@example.com", "shutdown password", "S")["access_token"]
         _, project = call(server.url, "POST", "/projects", {"name": "in flight"}, token)

@@ -160,6 +160,9 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
             for k, project_id in enumerate(target.project_ids[:200]):
                 copy.write_row((k, project_id))
         cursor = psycopg.ClientCursor(connection)
+        found = connection.execute("SELECT password_hash FROM iam.users WHERE id = %s", [target.admin_id]).fetchone()
+        assert found is not None
+        admin_hash = found[0]
 
         def render(query: str, /, **params: Any) -> str:
             return cursor.mogrify(QUERIES[query], params or None).replace("\n", " ")
@@ -170,9 +173,12 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
 
         # No timeout here: pgbench aborts a client on any error, and the login script makes all
         # eight clients queue on one account's throttle row, far longer than any real caller.
-        timeout = render("set_statement_timeout", statement_timeout_ms=0)
-        read = [render("begin_read_only"), timeout, render("set_api_role")]
-        write = [render("begin_read_write"), timeout, render("set_api_role")]
+        timeouts = [
+            render("set_statement_timeout", statement_timeout_ms=0),
+            render("set_lock_timeout", lock_timeout_ms=0),
+        ]
+        read = [render("begin_read_only"), *timeouts, render("set_api_role")]
+        write = [render("begin_read_write"), *timeouts, render("set_api_role")]
         marker = "'BENCH-MARK'"
         keys = {"email_key": b"bench-email", "address_key": b"bench-address"}
         scripts = {
@@ -229,6 +235,7 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
                 render(
                     "sign_in",
                     user_id=target.admin_id,
+                    verified_hash=admin_hash,
                     organization_id=target.organization_id,
                     refresh_token_hash=b"x",
                     ttl_seconds=3600,

@@ -285,14 +285,19 @@ def other_tenant(api: Api) -> Tenant:
 
 
 @pytest.fixture
-def login_role(server_url: str) -> Iterator[Callable[[bool], str]]:
-    """Makes LOGIN roles (cluster-wide, so uniquely named and dropped afterwards)."""
+def login_role(server_url: str, owner_role: str) -> Iterator[Callable[[bool], str]]:
+    """Makes LOGIN roles (cluster-wide, so uniquely named and dropped afterwards). The schema
+    owner administers them, as when it creates them itself (the README's way): that lets
+    iam.grant_tenant_access bound their sessions on PostgreSQL 16+ too."""
     made: list[str] = []
 
     def make(in_iam_dba: bool = True) -> str:
         name = f"dba_{uuid.uuid4().hex[:10]}"
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(name)))
+            admin.execute(
+                sql.SQL("GRANT {} TO {} WITH ADMIN OPTION").format(sql.Identifier(name), sql.Identifier(owner_role))
+            )
             if in_iam_dba:
                 admin.execute(sql.SQL("GRANT iam_dba TO {}").format(sql.Identifier(name)))
         made.append(name)

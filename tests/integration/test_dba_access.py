@@ -192,10 +192,11 @@ def test_caller_has_permission_answers_only_for_the_apis_login(
     finally:
         revoke = sql.SQL("REVOKE EXECUTE ON FUNCTION iam.caller_has_permission(text) FROM {}")
         owner.execute(revoke.format(sql.Identifier(stranger)))
-    # The API's own login, in the same context, gets the true answer.
+    # The API's own login, in the same context and with the user's live session, gets the true answer.
     owner.execute(
-        "SELECT set_config('app.user_id', %s, false), set_config('app.org_id', %s, false)",
-        [b.admin.user_id, b.admin.organization_id],
+        "SELECT set_config('app.user_id', %s, false), set_config('app.org_id', %s, false),"
+        " set_config('app.session_id', %s, false)",
+        [b.admin.user_id, b.admin.organization_id, b.admin.session_id],
     )
     assert owner.execute("SELECT iam.caller_has_permission('users:manage')").fetchone() == (True,)
 

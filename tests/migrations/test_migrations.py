@@ -47,23 +47,23 @@ def populate(database_url: str) -> None:
         connection.execute("BEGIN")
         connection.execute("SET LOCAL ROLE iam_api")
         row = connection.execute(
-            "SELECT user_id, organization_id FROM iam.register_user('m@example.com', 'h', 'Org')"
+            "SELECT session_id, user_id, organization_id"
+            " FROM iam.register_user('m@example.com', 'h', 'Org', '\\x02', 3600, 'test', '127.0.0.1')"
         ).fetchone()
         assert row is not None
+        session_id, user_id, organization_id = row
+        # The API's own way into the context: a live session of the user.
         connection.execute(
-            "SELECT set_config('app.user_id', %s, true), set_config('app.org_id', %s, true)", [str(row[0]), str(row[1])]
+            "SELECT * FROM iam.enter_context(%s, %s, %s, 'populate')", [user_id, organization_id, session_id]
         )
         connection.execute(
             "INSERT INTO iam.projects (organization_id, name, created_by_user_id) VALUES (%s, 'P', %s)",
-            [row[1], row[0]],
+            [organization_id, user_id],
         )
         connection.execute(
             "INSERT INTO iam.invitations (organization_id, email, role, token_hash, invited_by_user_id, expires_at)"
             " VALUES (%s, 'i@example.com', 'ORG_USER', '\\x01', %s, now() + interval '1 day')",
-            [row[1], row[0]],
-        )
-        connection.execute(
-            "SELECT * FROM iam.start_session(%s, %s, '\\x02', 3600, 'test', '127.0.0.1')", [row[0], row[1]]
+            [organization_id, user_id],
         )
         connection.execute("SELECT * FROM iam.reserve_login_attempt('\\x03', '\\x04', 10, 100, 900)")
         connection.execute("COMMIT")

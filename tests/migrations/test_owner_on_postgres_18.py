@@ -39,7 +39,8 @@ def test_a_createrole_owner_migrates_postgres_18_and_can_serve() -> None:
             owner.execute("BEGIN")
             owner.execute("SET LOCAL ROLE iam_api")
             registered = owner.execute(
-                "SELECT user_id, organization_id FROM iam.register_user('owner@example.com', 'h', 'Org')"
+                "SELECT user_id, organization_id"
+                " FROM iam.register_user('owner@example.com', 'h', 'Org', '\\x01', 3600, NULL, NULL)"
             ).fetchone()
             assert registered is not None
             assert owner.execute("SELECT current_user").fetchone() == ("iam_api",)
