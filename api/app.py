@@ -124,9 +124,13 @@ def create_app(
     return app
 
 
-def get_app() -> falcon.App[falcon.Request, falcon.Response]:
-    """The app from the environment, with its own pool: one per worker process."""
-    settings = Settings.from_env()
+def app_for(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
+    """The app with its own pool and logging: one per worker process."""
     logs.configure(settings.log_format, settings.log_level)
     logging.getLogger("api").info("starting with %r", settings)
     return create_app(settings, create_pool(settings))
+
+
+def get_app() -> falcon.App[falcon.Request, falcon.Response]:
+    """The app from the environment."""
+    return app_for(Settings.from_env())

@@ -18,7 +18,6 @@ read for "where does a request get its transaction and its permission check".
 from __future__ import annotations
 
 import enum
-import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -35,8 +34,6 @@ from api.http.body import read_body
 from api.http.problems import answer_with_problem, database_problem, problem, unauthorized
 from api.observability.metrics import TOKEN_REJECTIONS
 from db.queries import QUERIES
-
-log = logging.getLogger("api")
 
 Responder = TypeVar("Responder", bound=Callable[..., None])
 
@@ -233,7 +230,7 @@ class TransactionMiddleware:
         except psycopg.Error as exc:
             if not req_succeeded:
                 return  # the response already reports the failure; the rollback was best effort
-            log.error("commit failed (request %s): %s", req.context.request_id, type(exc).__name__)
+            req.context.refusal = f"commit failed: {type(exc).__name__}"
             retry = {"Retry-After": "1"}
             if isinstance(exc, psycopg.OperationalError):
                 # The connection broke during COMMIT: the server may have committed or not, and

@@ -62,6 +62,9 @@ class Settings:
     password_hash_concurrency: int = 1
     password_hash_queue: int = 1
     password_hash_wait_ms: int = 500
+    header_timeout_seconds: int = 10
+    max_connections_per_worker: int = 1000
+    body_buffer_bytes_per_worker: int = 32 * 1024 * 1024
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through repr().
@@ -79,6 +82,8 @@ class Settings:
             f"at most {self.password_hash_wait_ms}ms, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, "
             f"db_prepared_statements={self.db_prepared_statements}, "
+            f"serving=header timeout {self.header_timeout_seconds}s, {self.max_connections_per_worker} connections "
+            f"and {self.body_buffer_bytes_per_worker} body bytes per worker, "
             f"log_level={self.log_level!r}, log_format={self.log_format!r})"
         )
 
@@ -137,7 +142,7 @@ class Settings:
             db_statement_timeout_ms=env_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000, minimum=10, maximum=600_000),
             db_lock_timeout_ms=env_int(env, "DB_LOCK_TIMEOUT_MS", 1000, minimum=10, maximum=600_000),
             db_prepared_statements=env_bool(env, "DB_PREPARED_STATEMENTS", True),
-            cors_allowed_origins=_origins(env, "CORS_ALLOWED_ORIGINS"),
+            cors_allowed_origins=env_origins(env, "CORS_ALLOWED_ORIGINS"),
             metrics_token=_metrics_token(env),
             log_level=log_level,
             log_format=chosen_log_format,
@@ -154,6 +159,11 @@ class Settings:
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
             password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 1, minimum=0, maximum=256),
             password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
+            header_timeout_seconds=header_timeout_seconds(env),
+            max_connections_per_worker=max_connections_per_worker(env),
+            body_buffer_bytes_per_worker=env_int(
+                env, "BODY_BUFFER_BYTES_PER_WORKER", 32 * 1024 * 1024, minimum=1024 * 1024 + 1, maximum=2**31
+            ),
         )
 
 
@@ -164,6 +174,18 @@ def log_format_from_env(env: Mapping[str, str]) -> LogFormat:
     if chosen not in ("json", "text"):
         raise ValueError(f"LOG_FORMAT must be json or text, not {chosen!r}")
     return "json" if chosen == "json" else "text"
+
+
+def header_timeout_seconds(env: Mapping[str, str]) -> int:
+    """HEADER_TIMEOUT_SECONDS: how long a connection may take to send a request's headers.
+    Read by the server configuration too, which runs without the rest of the settings."""
+    return env_int(env, "HEADER_TIMEOUT_SECONDS", 10, minimum=1, maximum=300)
+
+
+def max_connections_per_worker(env: Mapping[str, str]) -> int:
+    """MAX_CONNECTIONS_PER_WORKER: open connections a worker keeps (never more than its
+    open-file limit allows, api/serving/protocol.py)."""
+    return env_int(env, "MAX_CONNECTIONS_PER_WORKER", 1000, minimum=1, maximum=1_000_000)
 
 
 def check_secret(name: str, secret: str) -> None:
@@ -215,7 +237,7 @@ def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, ma
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 
 
-def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+def env_origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     """Comma-separated origins such as https://app.example.com (scheme, host, optional port;
     no path, no wildcard)."""
     origins = tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())

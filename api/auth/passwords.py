@@ -44,6 +44,7 @@ class HashingBusy(Overloaded):
     """Every hashing slot stayed taken for the whole wait."""
 
     detail = "Too many password checks are running; retry shortly."
+    reason = "hashing_busy"
 
 
 def owasp_hasher() -> PasswordHasher:

@@ -42,9 +42,11 @@ def problem_json(
 
 class Overloaded(Exception):
     """Work refused for lack of capacity, before any of it was done: a 503 with Retry-After.
-    Subclasses name what ran out (api/auth/passwords.py: HashingBusy)."""
+    Subclasses name what ran out (api/auth/passwords.py: HashingBusy); `reason` goes on the
+    request's log line."""
 
     detail = "The service is busy; retry shortly."
+    reason = "overloaded"
 
 
 @dataclass(frozen=True)
@@ -184,17 +186,17 @@ def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psyco
         handle_unexpected(req, resp, exc, params)
         return
     if mapped.status_code >= 500:
-        log.warning("database unavailable: %s (request %s)", type(exc).__name__, request_id_of(req))
+        req.context.refusal = f"database: {type(exc).__name__}"
     raise mapped
 
 
 def handle_overloaded(req: falcon.Request, resp: falcon.Response, exc: Overloaded, params: Any) -> None:
-    log.warning("%s (request %s)", type(exc).__name__, request_id_of(req))
+    req.context.refusal = exc.reason
     raise problem(503, "Busy", exc.detail, headers={"Retry-After": "1"})
 
 
 def handle_pool_timeout(req: falcon.Request, resp: falcon.Response, exc: PoolTimeout, params: Any) -> None:
-    log.warning("no database connection within the pool timeout (request %s)", request_id_of(req))
+    req.context.refusal = "pool_timeout"
     status, title, detail = UNAVAILABLE
     raise problem(status, title, detail, headers={"Retry-After": "1"})
 

@@ -30,6 +30,8 @@ LOGGER = "api.request"
 log = logging.getLogger(LOGGER)
 
 _CONVERTER = re.compile(r"\{(\w+):[^}]*\}")
+# The route of a request that matched none (or never reached the app).
+UNMATCHED = "(no route)"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -42,6 +44,50 @@ def route_name(template: str) -> str:
 def write_line(line: bytes) -> None:
     """Where request lines go: standard output. (The test suite reads them from here too.)"""
     os.write(1, line)
+
+
+def write_request_line(
+    *,
+    json: bool,
+    method: str,
+    route: str | None,
+    status: int,
+    duration_ms: float,
+    request_id: str | None,
+    client: str | None,
+    user_id: str | None = None,
+    org_id: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """The one line of a request, whoever answered it: the app, the server front or the
+    server itself (api/serving). `reason` says why the service refused it, when it did."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    now = rfc3339(time.time())
+    message = f"{method} {route or UNMATCHED} {status} {duration_ms:.1f} ms rid={request_id}"
+    if reason:
+        message += f" ({reason})"
+    fields: dict[str, Any] = {
+        "time": now,
+        "level": "INFO",
+        "logger": LOGGER,
+        "pid": os.getpid(),
+        "message": message,
+        "request_id": request_id,
+        "method": method,
+        "route": route,
+        "status": status,
+        "duration_ms": duration_ms,
+        "user_id": user_id,
+        "org_id": org_id,
+        "client": client,
+    }
+    if reason:
+        fields["reason"] = reason
+    if json:
+        write_line(_encode(fields) + b"\n")
+    else:
+        write_line(f"{now} INFO {LOGGER} [{fields['pid']}] {message}\n".encode())
 
 
 class RequestLogMiddleware:
@@ -58,31 +104,17 @@ class RequestLogMiddleware:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
     ) -> None:
-        if not log.isEnabledFor(logging.INFO):
-            return
-        duration_ms = round((time.perf_counter() - req.context.started) * 1000, 2)
         subject: TokenSubject | None = req.context.get("subject")
-        route = route_name(req.uri_template) if req.uri_template else None
         address = client_address(req, self._trusted_proxies)
-        request_id = req.context.get("request_id")
-        now = rfc3339(time.time())
-        message = f"{req.method} {route or '(no route)'} {resp.status_code} {duration_ms:.1f} ms rid={request_id}"
-        fields: dict[str, Any] = {
-            "time": now,
-            "level": "INFO",
-            "logger": LOGGER,
-            "pid": os.getpid(),
-            "message": message,
-            "request_id": request_id,
-            "method": req.method,
-            "route": route,
-            "status": resp.status_code,
-            "duration_ms": duration_ms,
-            "user_id": str(subject.user_id) if subject else None,
-            "org_id": str(subject.organization_id) if subject else None,
-            "client": str(address) if address else None,
-        }
-        if self._json:
-            write_line(_encode(fields) + b"\n")
-        else:
-            write_line(f"{now} INFO {LOGGER} [{fields['pid']}] {message}\n".encode())
+        write_request_line(
+            json=self._json,
+            method=req.method,
+            route=route_name(req.uri_template) if req.uri_template else None,
+            status=resp.status_code,
+            duration_ms=round((time.perf_counter() - req.context.started) * 1000, 2),
+            request_id=req.context.get("request_id"),
+            client=str(address) if address else None,
+            user_id=str(subject.user_id) if subject else None,
+            org_id=str(subject.organization_id) if subject else None,
+            reason=req.context.get("refusal"),
+        )

@@ -1,10 +1,20 @@
 """The contract: GET /openapi.json, and GET /docs rendering it with Swagger UI. Swagger UI's
 files come from the installed swagger-ui-py package and the page from api/docs, all served
-by the app: no CDN, so the page works offline and under a strict Content-Security-Policy."""
+by the app: no CDN, so the page works offline and under a strict Content-Security-Policy.
+
+The files are read and gzip-compressed once, at start-up, and served from memory: read
+from disk on every request, uncompressed and uncached, 20 connections on the 1.45 MB bundle
+cut GET /auth/me from 1,200 to 125-169 requests/s. The page links each file by a name that
+carries a hash of its content (`swagger-ui-bundle.3f2a....js`), so browsers may keep it
+for a year (`immutable`); the plain names still answer, revalidated by ETag.
+"""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +26,8 @@ from api.http.openapi import operation
 from api.http.problems import problem
 
 PAGES = Path(__file__).parent.parent / "docs"
+IMMUTABLE = ["public", "max-age=31536000", "immutable"]
+REVALIDATE = ["public", "no-cache"]
 
 
 def package_folder(name: str) -> Path:
@@ -29,7 +41,7 @@ def package_folder(name: str) -> Path:
 
 SWAGGER_UI = package_folder("swagger_ui") / "static"
 
-# Every file the page loads, by the name it is served under.
+# Every file the page loads, by the name it is linked under in index.html.
 ASSETS = {
     "swagger-ui-bundle.js": (SWAGGER_UI / "swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
     "swagger-ui.css": (SWAGGER_UI / "swagger-ui.css", "text/css; charset=utf-8"),
@@ -41,6 +53,40 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+@dataclass(frozen=True)
+class Asset:
+    content_type: str
+    data: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, data: bytes, content_type: str) -> Asset:
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        # mtime=0: the same file compresses to the same bytes on every start.
+        return cls(content_type, data, gzip.compress(data, compresslevel=9, mtime=0), digest)
+
+    def serve(self, req: falcon.Request, resp: falcon.Response, cache_control: list[str]) -> None:
+        resp.etag = self.etag
+        resp.cache_control = cache_control
+        resp.vary = ["Accept-Encoding"]
+        if req.if_none_match and any(str(tag) == self.etag for tag in req.if_none_match):
+            resp.status = falcon.HTTP_304
+            return
+        resp.content_type = self.content_type
+        if "gzip" in (req.get_header("Accept-Encoding") or "").lower():
+            resp.set_header("Content-Encoding", "gzip")
+            resp.data = self.gzipped
+        else:
+            resp.data = self.data
+
+
+def fingerprinted(name: str, etag: str) -> str:
+    """`swagger-ui-bundle.js` -> `swagger-ui-bundle.<etag>.js`."""
+    stem, _, suffix = name.rpartition(".")
+    return f"{stem}.{etag}.{suffix}"
 
 
 class OpenApiResource:
@@ -63,18 +109,27 @@ class OpenApiResource:
 class DocsResource:
     access = Access.PUBLIC
 
-    @operation("The API's documentation (Swagger UI)", ok={200: str}, media_type="text/html")
+    def __init__(self) -> None:
+        files = {name: Asset.of(path.read_bytes(), content_type) for name, (path, content_type) in ASSETS.items()}
+        page = (PAGES / "index.html").read_text()
+        self._immutable: dict[str, Asset] = {}
+        for name, asset in files.items():
+            versioned = fingerprinted(name, asset.etag)
+            page = page.replace(f'"/docs/{name}"', f'"/docs/{versioned}"')
+            self._immutable[versioned] = asset
+        self._plain = files
+        self._page = Asset.of(page.encode(), falcon.MEDIA_HTML)
+
+    @operation("The API's documentation (Swagger UI)", ok={200: str, 304: None}, media_type="text/html")
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.data = (PAGES / "index.html").read_bytes()
-        resp.content_type = falcon.MEDIA_HTML
+        self._page.serve(req, resp, REVALIDATE)
         resp.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
-    @operation("A file of the documentation page", ok={200: str}, media_type="text/plain", errors=(404,))
+    @operation("A file of the documentation page", ok={200: str, 304: None}, media_type="text/plain", errors=(404,))
     def on_get_asset(self, req: falcon.Request, resp: falcon.Response, asset: str) -> None:
-        found = ASSETS.get(asset)
-        if found is None:
+        if (found := self._immutable.get(asset)) is not None:
+            found.serve(req, resp, IMMUTABLE)
+        elif (found := self._plain.get(asset)) is not None:
+            found.serve(req, resp, REVALIDATE)
+        else:
             raise problem(404, "Not found", "No such file in the documentation page.")
-        path, content_type = found
-        resp.data = path.read_bytes()
-        resp.content_type = content_type
-        resp.cache_control = ["public", "max-age=3600"]

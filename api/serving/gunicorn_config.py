@@ -31,7 +31,14 @@ from gunicorn import glogging  # noqa: E402
 
 from api.observability import logs  # noqa: E402
 from api.serving import server_errors  # noqa: E402
-from api.settings import env_int, log_format_from_env  # noqa: E402
+from api.serving.protocol import install as guard_connections  # noqa: E402
+from api.settings import (  # noqa: E402
+    env_int,
+    env_origins,
+    header_timeout_seconds,
+    log_format_from_env,
+    max_connections_per_worker,
+)
 
 wsgi_app = "api.serving.asgi:get_asgi_app()"
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{env_int(os.environ, 'PORT', 3000, minimum=1, maximum=65535)}"
@@ -42,7 +49,14 @@ worker_class = "asgi"
 asgi_loop = "uvloop"
 workers = env_int(os.environ, "WEB_CONCURRENCY", 2, minimum=1, maximum=64)
 # Open connections per worker: idle and slow ones cost a coroutine each, not a thread.
-worker_connections = 1000
+# gunicorn's asyncio worker does not enforce this itself: api/serving/protocol.py does.
+worker_connections = max_connections_per_worker(os.environ)
+# Between requests on a keep-alive connection (gunicorn's own timer): the next request's
+# headers must be complete within this; the first request's within HEADER_TIMEOUT_SECONDS.
+keepalive = 5
+# No control socket: every instance on a host shared $HOME/.gunicorn/gunicorn.ctl, and
+# stopping one removed the others'. The service is managed with signals.
+control_socket_disable = True
 # Threads that run the app per worker are GUNICORN_THREADS (api/serving/asgi.py); each holds at
 # most one pooled database connection at a time.
 
@@ -84,5 +98,10 @@ limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
 
-# Those refusals answer problem+json like the app's own errors.
-server_errors.install()
+# Those refusals answer problem+json like the app's own errors, with a request line each; the
+# connection guard adds a header timeout and a connection cap per worker.
+server_errors.install(
+    json_log=log_format_from_env(os.environ) == "json", cors_origins=env_origins(os.environ, "CORS_ALLOWED_ORIGINS")
+)
+# (Every module-level name here is read as a gunicorn setting: `protocol` is one.)
+guard_connections(header_timeout_seconds(os.environ), worker_connections)

@@ -89,3 +89,13 @@ def test_repr_masks_secrets() -> None:
 def test_numbers_in_the_environment_are_ascii_digits_only(value: str) -> None:
     with pytest.raises(SettingsError, match="PORT"):
         Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": value})
+
+
+def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
+    import resource
+
+    from api.serving.protocol import RESERVED_DESCRIPTORS, Limits
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert Limits(10, 10**7).max_connections <= max(1, soft - RESERVED_DESCRIPTORS)
+    assert Limits(10, 5).max_connections == 5
