@@ -1,5 +1,6 @@
-"""The WSGI app: create_app(settings, pool) wires it; get_app() builds it from the environment
-(api/serving/ serves it under gunicorn and on Vercel; any WSGI server can too).
+"""The ASGI app: create_app(settings, pool) wires it; get_app() builds it from the environment
+(api/serving/ serves it under gunicorn and on Vercel; any ASGI server can too). It runs on
+the event loop: waiting for the database or for a password-hashing slot costs a coroutine.
 
 Where a request goes: RequestLogMiddleware, MetricsMiddleware and RequestIdMiddleware
 (api/observability/) -> TransactionMiddleware (api/context.py: token, one transaction,
@@ -14,14 +15,15 @@ import logging
 from importlib.metadata import version
 
 import falcon
-from psycopg_pool import ConnectionPool
+import falcon.asgi
+from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
 from api.auth.sessions import SessionIssuer
 from api.context import TransactionMiddleware, declared_security
-from api.database import Connection, Database, create_pool
+from api.database import Database, Pool, create_pool
 from api.http.cors import Cors
 from api.http.cursors import Cursors
 from api.http.openapi import openapi_document
@@ -47,10 +49,10 @@ from api.resources.sessions import LogoutResource, RefreshResource, SessionsReso
 from api.settings import Settings
 from db.revisions import head_revision
 
+App = falcon.asgi.App[Request, Response]
 
-def create_app(
-    settings: Settings, pool: ConnectionPool[Connection], passwords: Passwords | None = None
-) -> falcon.App[falcon.Request, falcon.Response]:
+
+def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = None) -> App:
     database = Database(
         pool, statement_timeout_ms=settings.db_statement_timeout_ms, lock_timeout_ms=settings.db_lock_timeout_ms
     )
@@ -71,7 +73,7 @@ def create_app(
     if settings.cors_allowed_origins:
         middleware.append(Cors(settings.cors_allowed_origins))
     middleware.append(TransactionMiddleware(database, tokens))
-    app = falcon.App(middleware=middleware)
+    app = falcon.asgi.App(middleware=middleware)
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)
 
@@ -124,13 +126,13 @@ def create_app(
     return app
 
 
-def app_for(settings: Settings) -> falcon.App[falcon.Request, falcon.Response]:
-    """The app with its own pool and logging: one per worker process."""
+def app_for(settings: Settings, pool: Pool | None = None) -> App:
+    """The app with its own pool (or `pool`) and logging: one per worker process."""
     logs.configure(settings.log_format, settings.log_level)
     logging.getLogger("api").info("starting with %r", settings)
-    return create_app(settings, create_pool(settings))
+    return create_app(settings, pool or create_pool(settings))
 
 
-def get_app() -> falcon.App[falcon.Request, falcon.Response]:
+def get_app() -> App:
     """The app from the environment."""
     return app_for(Settings.from_env())

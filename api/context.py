@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import falcon
 import psycopg
+from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens, InvalidToken, TokenSubject
 from api.database import Database, Transaction
@@ -35,7 +36,7 @@ from api.http.problems import answer_with_problem, database_problem, problem, un
 from api.observability.metrics import TOKEN_REJECTIONS
 from db.queries import QUERIES
 
-Responder = TypeVar("Responder", bound=Callable[..., None])
+Responder = TypeVar("Responder", bound=Callable[..., Any])
 
 SESSION_ENDED = "The session has ended, or its user is no longer an active member of its organization."
 
@@ -77,14 +78,14 @@ def opening(begin: str) -> str:
 OPENINGS = {True: opening("begin_read_only"), False: opening("begin_read_write")}
 
 
-def begin(
+async def begin(
     database: Database, *, read_only: bool, request_id: str, subject: TokenSubject | None = None
 ) -> tuple[Transaction, Caller | None]:
     """A transaction in the context of the token's subject (or of nobody), and its caller:
     None unless the subject is an active member through a live session. One round trip."""
-    transaction = database.lend()
+    transaction = await database.lend()
     try:
-        row = transaction.open(
+        row = await transaction.open(
             OPENINGS[read_only],
             {
                 "user_id": subject.user_id if subject else None,
@@ -97,7 +98,7 @@ def begin(
         )
     except BaseException:
         with suppress(psycopg.Error):
-            transaction.end(commit=False)
+            await transaction.end(commit=False)
         raise
     if row is None:
         return transaction, None
@@ -112,44 +113,44 @@ def begin(
     )
 
 
-@contextmanager
-def in_context(
+@asynccontextmanager
+async def in_context(
     database: Database, *, request_id: str, subject: TokenSubject | None = None, read_only: bool = False
-) -> Iterator[tuple[Transaction, Caller | None]]:
+) -> AsyncIterator[tuple[Transaction, Caller | None]]:
     """A transaction a resource runs itself (auth flows keep password hashing outside any
     transaction): committed when the block ends, rolled back when it raises."""
-    transaction, found = begin(database, read_only=read_only, request_id=request_id, subject=subject)
+    transaction, found = await begin(database, read_only=read_only, request_id=request_id, subject=subject)
     try:
         yield transaction, found
     except BaseException:
         with suppress(psycopg.Error):
-            transaction.end(commit=False)
+            await transaction.end(commit=False)
         raise
-    transaction.end(commit=True)
+    await transaction.end(commit=True)
 
 
-@contextmanager
-def signed_in(req: falcon.Request, database: Database) -> Iterator[tuple[Transaction, Caller]]:
+@asynccontextmanager
+async def signed_in(req: Request, database: Database) -> AsyncIterator[tuple[Transaction, Caller]]:
     """A read-write transaction in the context of the request's verified token
     (Access.SIGNED_IN resources); 401 when the session or membership has ended."""
-    with in_context(database, request_id=request_id(req), subject=req.context.subject) as (tx, found):
+    async with in_context(database, request_id=request_id(req), subject=req.context.subject) as (tx, found):
         if found is None:
             raise unauthorized(SESSION_ENDED)
         yield tx, found
 
 
-def transaction(req: falcon.Request) -> Transaction:
+def transaction(req: Request) -> Transaction:
     found: Transaction = req.context.transaction
     return found
 
 
-def caller(req: falcon.Request) -> Caller:
+def caller(req: Request) -> Caller:
     found: Caller | None = req.context.caller
     assert found is not None  # TransactionMiddleware answered 401 otherwise
     return found
 
 
-def request_id(req: falcon.Request) -> str:
+def request_id(req: Request) -> str:
     found: str = req.context.request_id
     return found
 
@@ -158,7 +159,7 @@ def requires(permission: str) -> Callable[[Responder], Responder]:
     """The responder runs only for callers whose role holds `permission`: others get a 403
     before any query. /openapi.json documents it from `required_permission`."""
 
-    def check(req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]) -> None:
+    async def check(req: Request, resp: Response, resource: object, params: dict[str, Any]) -> None:
         if permission not in caller(req).permissions:
             raise falcon.HTTPForbidden(
                 title="Forbidden",
@@ -187,9 +188,7 @@ class TransactionMiddleware:
         self._database = database
         self._tokens = tokens
 
-    def process_resource(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, params: dict[str, Any]
-    ) -> None:
+    async def process_resource(self, req: Request, resp: Response, resource: object, params: dict[str, Any]) -> None:
         access = getattr(resource, "access", Access.MEMBER)
         # OPTIONS is Falcon's own responder: it lists the allowed methods and reads no data.
         if resource is None or access is Access.PUBLIC or req.method == "OPTIONS":
@@ -207,8 +206,8 @@ class TransactionMiddleware:
         if access is Access.SIGNED_IN:
             return
         # The whole body first: however slowly it arrives, no transaction waits for it.
-        read_body(req)
-        req.context.transaction, req.context.caller = begin(
+        await read_body(req)
+        req.context.transaction, req.context.caller = await begin(
             self._database,
             read_only=req.method in ("GET", "HEAD"),
             request_id=req.context.request_id,
@@ -218,15 +217,13 @@ class TransactionMiddleware:
             TOKEN_REJECTIONS.labels("session_ended").inc()
             raise unauthorized(SESSION_ENDED)
 
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
+    async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         transaction: Transaction | None = getattr(req.context, "transaction", None)
         if transaction is None:
             return
         req.context.transaction = None
         try:
-            transaction.end(commit=req_succeeded)
+            await transaction.end(commit=req_succeeded)
         except psycopg.Error as exc:
             if not req_succeeded:
                 return  # the response already reports the failure; the rollback was best effort

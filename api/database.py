@@ -1,9 +1,11 @@
 """The connection pool, and transactions that call named queries from db/queries.
 
-A request is one transaction on one pooled connection; api/context.py opens it and sets
-its tenant context in one round trip (`Transaction.open`). Connections run in autocommit
-mode so that BEGIN travels with the rest of that first round trip instead of costing one of
-its own.
+The app runs on the event loop (asyncio), so connections are psycopg's AsyncConnection
+from an AsyncConnectionPool: a request waiting for the database costs a coroutine, not a
+thread. A request is one transaction on one pooled connection; api/context.py opens it and
+sets its tenant context in one round trip (`Transaction.open`). Connections run in
+autocommit mode so that BEGIN travels with the rest of that first round trip instead of
+costing one of its own.
 
 That round trip is one simple-query string (client-side binding), which any pooler passes.
 With DB_PREPARED_STATEMENTS (the default) the resources' own statements are prepared once
@@ -20,23 +22,26 @@ from typing import Any
 import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool
 
 from api.settings import Settings
 from db.queries import QUERIES
 
 Row = dict[str, Any]
-Connection = psycopg.Connection[DictRow]
+Connection = psycopg.AsyncConnection[DictRow]
+Pool = AsyncConnectionPool[Connection]
 
 
 class TransactionAborted(psycopg.Error):
     """A commit was asked of a transaction in which a statement had failed."""
 
 
-def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[Connection]:
-    return ConnectionPool(
+def create_pool(settings: Settings) -> Pool:
+    """The pool, not yet open: it opens on its event loop, when the first request (or the
+    ASGI lifespan's start-up) needs it (Database.lend)."""
+    return AsyncConnectionPool(
         settings.database_url,
-        connection_class=psycopg.Connection[DictRow],
+        connection_class=psycopg.AsyncConnection[DictRow],
         kwargs={
             "autocommit": True,
             "row_factory": dict_row,
@@ -51,8 +56,8 @@ def create_pool(settings: Settings, *, open_now: bool = True) -> ConnectionPool[
         # Serverless: a connection the network dropped while the instance was suspended is
         # found by one empty round trip and replaced, not handed to a request. Off for
         # long-running servers, where it would cost every request that round trip.
-        check=ConnectionPool.check_connection if settings.db_pool_check else None,
-        open=open_now,
+        check=AsyncConnectionPool.check_connection if settings.db_pool_check else None,
+        open=False,
         name="tenant-iam",
     )
 
@@ -61,19 +66,19 @@ class Transaction:
     """One request's transaction on a connection lent by the pool. Queries are called by
     name from db/queries."""
 
-    def __init__(self, pool: ConnectionPool[Connection], connection: Connection) -> None:
+    def __init__(self, pool: Pool, connection: Connection) -> None:
         self._pool = pool
         self._connection = connection
 
-    def open(self, statements: str, params: dict[str, Any]) -> Row | None:
+    async def open(self, statements: str, params: dict[str, Any]) -> Row | None:
         """Sends several statements as one string (BEGIN and the context, api/context.py) in
         one round trip; the first row of the last one. Several statements in one string need
         client-side binding (psycopg's own quoting)."""
-        with psycopg.ClientCursor(self._connection, row_factory=dict_row) as cursor:
-            cursor.execute(statements, params)
+        async with psycopg.AsyncClientCursor(self._connection, row_factory=dict_row) as cursor:
+            await cursor.execute(statements, params)
             while cursor.nextset():
                 pass
-            return cursor.fetchone()
+            return await cursor.fetchone()
 
     @property
     def connection(self) -> Connection:
@@ -81,39 +86,50 @@ class Transaction:
         (tests and tools); the app itself calls named queries only."""
         return self._connection
 
-    def one(self, query: str, params: dict[str, Any] | None = None) -> Row | None:
-        return self._connection.execute(QUERIES[query], params).fetchone()
+    async def one(self, query: str, params: dict[str, Any] | None = None) -> Row | None:
+        cursor = await self._connection.execute(QUERIES[query], params)
+        return await cursor.fetchone()
 
-    def all(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
-        return self._connection.execute(QUERIES[query], params).fetchall()
+    async def all(self, query: str, params: dict[str, Any] | None = None) -> list[Row]:
+        cursor = await self._connection.execute(QUERIES[query], params)
+        return await cursor.fetchall()
 
-    def run(self, query: str, params: dict[str, Any] | None = None) -> int:
+    async def run(self, query: str, params: dict[str, Any] | None = None) -> int:
         """Runs a statement that returns no rows; the number of rows it touched."""
-        return self._connection.execute(QUERIES[query], params).rowcount
+        cursor = await self._connection.execute(QUERIES[query], params)
+        return cursor.rowcount
 
-    def end(self, *, commit: bool) -> None:
+    async def end(self, *, commit: bool) -> None:
         """COMMIT or ROLLBACK, then hand the connection back (the pool drops broken ones).
         PostgreSQL answers the COMMIT of a failed transaction with a silent ROLLBACK, so a
         commit is only sent to a transaction in good standing; otherwise it is rolled back
         and TransactionAborted says that nothing was saved."""
         try:
             aborted = self._connection.info.transaction_status == TransactionStatus.INERROR
-            self._connection.execute(QUERIES["commit" if commit and not aborted else "rollback"])
+            await self._connection.execute(QUERIES["commit" if commit and not aborted else "rollback"])
             if commit and aborted:
                 raise TransactionAborted("a statement of this transaction failed: rolled back, not committed")
         finally:
-            self._pool.putconn(self._connection)
+            await self._pool.putconn(self._connection)
 
 
 class Database:
-    def __init__(
-        self, pool: ConnectionPool[Connection], *, statement_timeout_ms: int = 5000, lock_timeout_ms: int = 1000
-    ) -> None:
+    def __init__(self, pool: Pool, *, statement_timeout_ms: int = 5000, lock_timeout_ms: int = 1000) -> None:
         self.pool = pool
         self.statement_timeout_ms = statement_timeout_ms
         self.lock_timeout_ms = lock_timeout_ms
+        self._opened = False
 
-    def lend(self) -> Transaction:
+    async def open(self) -> None:
+        """Opens the pool on the running event loop, once: with the first request (serverless
+        runtimes send no ASGI lifespan events; test harnesses send them around every
+        request), or earlier where a server opens it at start-up (api/serving/asgi.py)."""
+        await self.pool.open(wait=False)  # safe to call again, and concurrently
+        self._opened = True
+
+    async def lend(self) -> Transaction:
         """A connection from the pool, as a transaction that has not begun: api/context.py
         begins it (Transaction.open) and every path ends it (Transaction.end)."""
-        return Transaction(self.pool, self.pool.getconn())
+        if not self._opened:
+            await self.open()
+        return Transaction(self.pool, await self.pool.getconn())

@@ -1,18 +1,16 @@
 """Serves the app the way Vercel's Python runtime does under Fluid compute: the entry point
 named in pyproject.toml ([tool.vercel] entrypoint, "module:attribute") is imported, never
-called as a factory, and one process answers concurrent requests on threads.
-`python -m tests.fluid_server` (HOST and PORT from the environment)."""
+called as a factory; one process answers concurrent requests; and no ASGI lifespan event
+is sent (the pool must open with the first request). Runs gunicorn's asyncio worker with
+none of the project's server configuration. `python -m tests.fluid_server` (HOST and PORT
+from the environment)."""
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 PYPROJECT = Path(__file__).resolve().parent.parent / "pyproject.toml"
 
@@ -23,30 +21,17 @@ def entrypoint() -> tuple[str, str]:
     return module, attribute
 
 
-def load_app() -> Callable[..., Any]:
-    module, attribute = entrypoint()
-    app: Callable[..., Any] = getattr(importlib.import_module(module), attribute)
-    return app
-
-
-class ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def main() -> None:
-    server = make_server(
-        os.environ.get("HOST", "127.0.0.1"),
-        int(os.environ["PORT"]),
-        load_app(),
-        server_class=ThreadingWSGIServer,
-        handler_class=QuietHandler,
+    module, attribute = entrypoint()
+    bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ['PORT']}"
+    os.execv(  # noqa: S606 - this interpreter, fixed arguments
+        sys.executable,
+        [
+            sys.executable,
+            *("-m", "gunicorn", "--worker-class", "asgi", "--workers", "1", "--bind", bind),
+            *("--asgi-lifespan", "off", "--no-control-socket", f"{module}:{attribute}"),
+        ],
     )
-    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 
 import falcon
+from falcon.asgi import Request
 
 from api.auth.client_address import client_address, throttle_subject
 from api.database import Transaction
@@ -56,7 +57,7 @@ class LoginThrottle:
             "window_seconds": settings.login_window_seconds,
         }
 
-    def attempt(self, req: falcon.Request, email: str) -> Attempt:
+    def attempt(self, req: Request, email: str) -> Attempt:
         """The counters an attempt on this email from this request's client address counts against."""
         address = client_address(req, self._trusted_proxies)
         return Attempt(
@@ -64,12 +65,12 @@ class LoginThrottle:
             hashlib.sha256(f"address:{throttle_subject(address)}".encode()).digest(),
         )
 
-    def reserve(self, tx: Transaction, attempt: Attempt) -> Refusal | None:
+    async def reserve(self, tx: Transaction, attempt: Attempt) -> Refusal | None:
         """Counts the attempt; a Refusal, counting nothing, when the email or address is over its limit."""
-        row = tx.one("reserve_login_attempt", {**attempt.keys, **self._limits})
+        row = await tx.one("reserve_login_attempt", {**attempt.keys, **self._limits})
         assert row is not None
         return None if row["allowed"] else Refusal(row["retry_after_seconds"], row["first_refusal"])
 
     @staticmethod
-    def release(tx: Transaction, attempt: Attempt) -> None:
-        tx.one("release_login_attempt", attempt.keys)
+    async def release(tx: Transaction, attempt: Attempt) -> None:
+        await tx.one("release_login_attempt", attempt.keys)

@@ -6,9 +6,7 @@ cannot take the service down with it:
 - at most PASSWORD_HASH_CONCURRENCY hashes run at once in a process, and at most
   PASSWORD_HASH_QUEUE more requests wait for one; a request that finds the queue full, or
   gets no slot within PASSWORD_HASH_WAIT_MS, is refused (HashingBusy, a 503 with
-  Retry-After) without hashing. Waiting requests hold the app's threads, so the queue is
-  short: measured, 20 clients flooding logins otherwise held every thread, and GET /auth/me
-  waited 236 ms (p50) for one;
+  Retry-After) without hashing. Waiting is a coroutine on the event loop, not a thread;
 - hashes run on threads of their own at a lower CPU priority (Linux sets it per thread), so
   when hashing and ordinary requests compete for the cores, the requests come first;
 - glibc is told to give buffers of 128 KiB and more straight back to the system: otherwise
@@ -18,15 +16,17 @@ cannot take the service down with it:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -76,11 +76,12 @@ class Passwords:
     ) -> None:
         return_large_buffers_to_the_system()
         self._hasher = hasher or owasp_hasher()
-        self._slots = threading.BoundedSemaphore(concurrency)
+        self._slots = asyncio.Semaphore(concurrency)
         # Hashing plus waiting: past this many, a request is refused without waiting.
-        self._admitted = threading.BoundedSemaphore(concurrency + queue)
+        self._admission = concurrency + queue
+        self._admitted = 0
         self._wait_seconds = wait_seconds
-        self._holder = threading.local()
+        self._holder: contextvars.ContextVar[bool] = contextvars.ContextVar("hashing_slot", default=False)
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_this_threads_priority
         )
@@ -88,36 +89,39 @@ class Passwords:
         # account's, so timing does not tell who has an account.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
 
-    @contextmanager
-    def slot(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         """A hashing slot for the block. A login takes it before anything else, so that a
         request over capacity is refused (HashingBusy) before it costs a database round trip;
-        hash() and verify() inside the block use it."""
-        if getattr(self._holder, "active", False):
+        hash() and verify() inside the block use it. Waiting costs a coroutine, no thread."""
+        if self._holder.get():
             yield
             return
-        if not self._admitted.acquire(blocking=False):
+        if self._admitted >= self._admission:
             raise HashingBusy
+        self._admitted += 1
         try:
-            if not self._slots.acquire(timeout=self._wait_seconds):
-                raise HashingBusy
-            self._holder.active = True
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self._wait_seconds)
+            except TimeoutError:
+                raise HashingBusy from None
+            holding = self._holder.set(True)
             try:
                 yield
             finally:
-                self._holder.active = False
+                self._holder.reset(holding)
                 self._slots.release()
         finally:
-            self._admitted.release()
+            self._admitted -= 1
 
-    def _run(self, work: Callable[[], T]) -> T:
-        with self.slot():
-            return self._threads.submit(work).result()
+    async def _run(self, work: Callable[[], T]) -> T:
+        async with self.slot():
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work)
 
-    def hash(self, password: str) -> str:
-        return self._run(lambda: self._hasher.hash(password))
+    async def hash(self, password: str) -> str:
+        return await self._run(lambda: self._hasher.hash(password))
 
-    def verify(self, stored_hash: str | None, password: str) -> bool:
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Whether the password matches; None (no such account) is checked against a dummy
         hash so that it costs the same, and is never a match."""
 
@@ -127,7 +131,7 @@ class Passwords:
             except (VerificationError, InvalidHashError):
                 return False
 
-        return self._run(check)
+        return await self._run(check)
 
     def needs_rehash(self, stored_hash: str) -> bool:
         return self._hasher.check_needs_rehash(stored_hash)

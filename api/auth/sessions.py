@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import falcon
 import msgspec
+from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
 from api.auth.client_address import client_address
@@ -17,7 +17,7 @@ from api.settings import Network
 MAX_USER_AGENT = 512
 
 
-def answer_with_secret(resp: falcon.Response, body: msgspec.Struct) -> None:
+def answer_with_secret(resp: Response, body: msgspec.Struct) -> None:
     """A response that carries a token: no cache along the way may keep a copy."""
     resp.media = body
     resp.cache_control = ["no-store"]
@@ -29,7 +29,7 @@ class SessionIssuer:
         self.refresh_ttl_seconds = refresh_ttl_seconds
         self._trusted_proxies = trusted_proxies
 
-    def new_session(self, req: falcon.Request) -> tuple[str, dict[str, Any]]:
+    def new_session(self, req: Request) -> tuple[str, dict[str, Any]]:
         """A refresh token, and the parameters that every function opening a session takes
         for it (iam.register_user, iam.sign_in, iam.switch_organization, ...)."""
         refresh_token, refresh_token_hash = new_opaque_token()
@@ -41,7 +41,7 @@ class SessionIssuer:
             "client_address": str(address) if address else None,
         }
 
-    def answer(self, resp: falcon.Response, session: dict[str, Any], refresh_token: str) -> None:
+    def answer(self, resp: Response, session: dict[str, Any], refresh_token: str) -> None:
         """The sign-in answer for a row of a function that opened or renewed a session."""
         answer_with_secret(
             resp,

@@ -3,10 +3,10 @@ metrics scraper's token both arrive this way."""
 
 from __future__ import annotations
 
-import falcon
+from falcon.asgi import Request
 
 
-def bearer_token(req: falcon.Request) -> str | None:
+def bearer_token(req: Request) -> str | None:
     """The token of a Bearer Authorization header (scheme case-insensitive), else None."""
     scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
     token = token.strip()

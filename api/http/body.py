@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import falcon
 import msgspec
+from falcon.asgi import Request
 
 from api.http.problems import FieldError, ValidationProblem, problem
 from api.http.schemas import MAX_EMAIL, MAX_NAME, MAX_PASSWORD, MAX_TOKEN, MIN_PASSWORD
@@ -23,7 +24,7 @@ _NAMED_FIELD = re.compile(r"field `(?P<field>[^`]+)`")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 
 
-def read_body(req: falcon.Request) -> bytes:
+async def read_body(req: Request) -> bytes:
     """The request's body, read once, in full, and kept: TransactionMiddleware reads it before
     the transaction begins, so that a slow client never holds one open."""
     cached: bytes | None = req.context.get("body")
@@ -31,7 +32,7 @@ def read_body(req: falcon.Request) -> bytes:
         return cached
     if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
         raise body_too_large()
-    data = req.bounded_stream.read(MAX_BODY_BYTES + 1)
+    data = await req.bounded_stream.read(MAX_BODY_BYTES + 1)
     if len(data) > MAX_BODY_BYTES:
         raise body_too_large()
     req.context.body = data
@@ -42,11 +43,11 @@ def body_too_large() -> falcon.HTTPError:
     return problem(413, "Body too large", f"The body must be at most {MAX_BODY_BYTES} bytes.")
 
 
-def read_json(req: falcon.Request, schema: type[T]) -> T:
+async def read_json(req: Request, schema: type[T]) -> T:
     media_type = (req.content_type or "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
         raise problem(415, "Unsupported media type", "Send the body as application/json.")
-    data = read_body(req)
+    data = await read_body(req)
     try:
         body = msgspec.json.decode(data, type=schema)
     except msgspec.ValidationError as exc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.database import Transaction
 from api.http.problems import not_found, problem
@@ -18,7 +19,7 @@ def etag(version: int) -> str:
     return falcon.ETag(str(version)).dumps()
 
 
-def if_match_versions(req: falcon.Request) -> list[int] | None:
+def if_match_versions(req: Request) -> list[int] | None:
     """The versions If-Match names, for the statement's if_versions: None when there is no
     condition (no header, or `*`, which any existing row meets). Weak tags never match
     (RFC 9110: If-Match compares strongly), and neither do tags that are not our versions."""
@@ -32,7 +33,7 @@ def if_match_versions(req: falcon.Request) -> list[int] | None:
     ]
 
 
-def not_modified(req: falcon.Request, resp: falcon.Response, version: int) -> bool:
+def not_modified(req: Request, resp: Response, version: int) -> bool:
     """Sets the ETag; True (and a 304) when If-None-Match already names this version."""
     resp.etag = etag(version)
     tags = req.if_none_match
@@ -42,9 +43,9 @@ def not_modified(req: falcon.Request, resp: falcon.Response, version: int) -> bo
     return False
 
 
-def missing_or_changed(tx: Transaction, query: str, params: dict[str, Any], what: str) -> falcon.HTTPError:
+async def missing_or_changed(tx: Transaction, query: str, params: dict[str, Any], what: str) -> falcon.HTTPError:
     """Why a conditional write touched no row: the row is gone (404), or it has moved on (412)."""
-    current = tx.one(query, params)
+    current = await tx.one(query, params)
     if current is None:
         return not_found(what)
     return problem(

@@ -22,7 +22,7 @@ from api.http.pagination import MAX_LIMIT
 from api.http.responses import Problem
 from api.http.routing import Route
 
-Responder = TypeVar("Responder", bound=Callable[..., None])
+Responder = TypeVar("Responder", bound=Callable[..., Any])
 # What a responder needs, as (a token?, a permission or None): api/context.py's declared_security.
 Security = Callable[[object, Callable[..., None]], tuple[bool, str | None]]
 

@@ -7,8 +7,8 @@ import datetime
 import uuid
 from typing import Any, TypeVar
 
-import falcon
 import msgspec
+from falcon.asgi import Request
 
 from api.http.cursors import Cursors, invalid_cursor
 from api.http.problems import FieldError, ValidationProblem
@@ -27,7 +27,7 @@ class KeysetPager:
         self._kind = kind
         self._time_column = time_column
 
-    def params(self, req: falcon.Request) -> dict[str, Any]:
+    def params(self, req: Request) -> dict[str, Any]:
         """limit (one more than asked: the extra row tells whether a next page exists),
         after_time and after_id (NULL on the first page) for the list query."""
         raw_limit = req.get_param("limit")

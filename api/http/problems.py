@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import falcon
+import falcon.asgi
 import msgspec
 import psycopg
 import psycopg.errors
+from falcon.asgi import Request, Response
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger("api")
@@ -162,17 +164,17 @@ def database_problem(exc: psycopg.Error) -> falcon.HTTPError | None:
     return problem(status, title, detail, headers=headers)
 
 
-def request_id_of(req: falcon.Request) -> str | None:
+def request_id_of(req: Request) -> str | None:
     return getattr(req.context, "request_id", None)
 
 
-def serialize_problem(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+def serialize_problem(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
     errors = exc.errors if isinstance(exc, ValidationProblem) else None
     resp.data = problem_json(exc.status_code, exc.title, exc.description or exc.title, request_id_of(req), errors)
     resp.content_type = PROBLEM_JSON
 
 
-def answer_with_problem(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
+def answer_with_problem(req: Request, resp: Response, error: falcon.HTTPError) -> None:
     """Answers with a problem where raising one is too late: from process_response, when the
     request's work could not be committed after its responder succeeded."""
     resp.status = error.status
@@ -180,28 +182,31 @@ def answer_with_problem(req: falcon.Request, resp: falcon.Response, error: falco
     serialize_problem(req, resp, error)
 
 
-def handle_database_error(req: falcon.Request, resp: falcon.Response, exc: psycopg.Error, params: Any) -> None:
+# Error handlers are coroutines: the app is an ASGI app (falcon.asgi.App).
+
+
+async def handle_database_error(req: Request, resp: Response, exc: psycopg.Error, params: Any, **_: Any) -> None:
     mapped = database_problem(exc)
     if mapped is None:
-        handle_unexpected(req, resp, exc, params)
+        await handle_unexpected(req, resp, exc, params)
         return
     if mapped.status_code >= 500:
         req.context.refusal = f"database: {type(exc).__name__}"
     raise mapped
 
 
-def handle_overloaded(req: falcon.Request, resp: falcon.Response, exc: Overloaded, params: Any) -> None:
+async def handle_overloaded(req: Request, resp: Response, exc: Overloaded, params: Any, **_: Any) -> None:
     req.context.refusal = exc.reason
     raise problem(503, "Busy", exc.detail, headers={"Retry-After": "1"})
 
 
-def handle_pool_timeout(req: falcon.Request, resp: falcon.Response, exc: PoolTimeout, params: Any) -> None:
+async def handle_pool_timeout(req: Request, resp: Response, exc: PoolTimeout, params: Any, **_: Any) -> None:
     req.context.refusal = "pool_timeout"
     status, title, detail = UNAVAILABLE
     raise problem(status, title, detail, headers={"Retry-After": "1"})
 
 
-def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: Any) -> None:
+async def handle_unexpected(req: Request, resp: Response, exc: Exception, params: Any, **_: Any) -> None:
     if isinstance(exc, falcon.HTTPError):
         raise exc
     log.exception("unexpected error (request %s)", request_id_of(req), exc_info=exc)
@@ -212,7 +217,7 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception
     )
 
 
-def register_error_handlers(app: falcon.App[falcon.Request, falcon.Response]) -> None:
+def register_error_handlers(app: falcon.asgi.App[Request, Response]) -> None:
     # Falcon picks the most specific registered type, so the order here does not matter.
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(psycopg.Error, handle_database_error)

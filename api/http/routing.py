@@ -7,7 +7,9 @@ import uuid
 from dataclasses import dataclass
 
 import falcon
+import falcon.asgi
 import falcon.routing
+from falcon.asgi import Request, Response
 
 from api.text import ascii_uuid
 
@@ -40,7 +42,7 @@ class Routes:
     """Adds routes to the app, and keeps the table that /openapi.json is built from; every
     resource answers HEAD wherever it answers GET."""
 
-    def __init__(self, app: falcon.App[falcon.Request, falcon.Response]) -> None:
+    def __init__(self, app: falcon.asgi.App[Request, Response]) -> None:
         self._app = app
         self.table: list[Route] = []
         app.router_options.converters["uuid"] = CanonicalUUIDConverter

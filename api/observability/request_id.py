@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
-import falcon
+from falcon.asgi import Request, Response
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
@@ -16,12 +16,10 @@ class RequestIdMiddleware:
     replaces it only once the client proved who it is (api/context.py), so that an
     anonymous caller cannot choose what the audit trail records."""
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: Request, resp: Response) -> None:
         req.context.request_id = uuid.uuid4().hex
         given = req.get_header("X-Request-ID")
         req.context.client_request_id = given if given and _SANE_REQUEST_ID.match(given) else None
 
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
+    async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         resp.set_header("X-Request-ID", req.context.request_id)

@@ -18,8 +18,8 @@ import re
 import time
 from typing import Any
 
-import falcon
 import msgspec
+from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import TokenSubject
 from api.auth.client_address import client_address
@@ -98,12 +98,10 @@ class RequestLogMiddleware:
         self._trusted_proxies = trusted_proxies
         self._json = log_format == "json"
 
-    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def process_request(self, req: Request, resp: Response) -> None:
         req.context.started = time.perf_counter()
 
-    def process_response(
-        self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool
-    ) -> None:
+    async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         subject: TokenSubject | None = req.context.get("subject")
         address = client_address(req, self._trusted_proxies)
         write_request_line(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import falcon
+from falcon.asgi import Request, Response
 
 from api.context import requires, transaction
 from api.http.cursors import Cursors
@@ -28,20 +28,20 @@ class AuditEventsResource:
         ok={200: AuditEventPage},
     )
     @requires("audit:read")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         params = {**self._pager.params(req), "action": action_filter(req), "resource_id": resource_filter(req)}
-        rows = transaction(req).all("list_audit_events", params)
+        rows = await transaction(req).all("list_audit_events", params)
         resp.media = AuditEventPage(**self._pager.page(rows, params, AuditEvent))
 
 
-def action_filter(req: falcon.Request) -> str | None:
+def action_filter(req: Request) -> str | None:
     action = req.get_param("action")
     if action is not None and (len(action) > 100 or "\x00" in action):
         raise ValidationProblem([FieldError("action", "must be an action name such as project.created")])
     return action
 
 
-def resource_filter(req: falcon.Request) -> uuid.UUID | None:
+def resource_filter(req: Request) -> uuid.UUID | None:
     raw = req.get_param("resource_id")
     if raw is None:
         return None

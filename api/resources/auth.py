@@ -9,6 +9,7 @@ nothing, not two transactions.
 from __future__ import annotations
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.auth.login_throttle import LoginThrottle, too_many_attempts
 from api.auth.opaque_tokens import opaque_token_hash
@@ -41,8 +42,8 @@ class RegisterResource:
         ok={201: SignedIn},
         errors=(404, 409),
     )
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, RegisterBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, RegisterBody)
         checks = FieldChecks()
         email = checks.email("email", body.email)
         password = checks.password("password", body.password)
@@ -55,16 +56,16 @@ class RegisterResource:
             checks.token("invitation_token", body.invitation_token)
         checks.done()
 
-        password_hash = self._passwords.hash(password)
+        password_hash = await self._passwords.hash(password)
         refresh_token, params = self._sessions.new_session(req)
         params = {**params, "email": email, "password_hash": password_hash}
-        with in_context(self._database, request_id=request_id(req)) as (tx, _):
+        async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             if organization_name is not None:
-                session = tx.one("register_user", {**params, "organization_name": organization_name})
+                session = await tx.one("register_user", {**params, "organization_name": organization_name})
             else:
                 assert body.invitation_token is not None
                 token_hash = opaque_token_hash(body.invitation_token)
-                session = tx.one("register_invited_user", {**params, "token_hash": token_hash})
+                session = await tx.one("register_invited_user", {**params, "token_hash": token_hash})
         assert session is not None  # both functions return a row or raise
         resp.status = falcon.HTTP_201
         self._sessions.answer(resp, session, refresh_token)
@@ -82,19 +83,19 @@ class LoginResource:
         self._throttle = throttle
 
     @operation("Log in with email and password", body=LoginBody, ok={200: SignedIn}, errors=(401, 429))
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, LoginBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, LoginBody)
         email = normalize_email(body.email)
         attempt = self._throttle.attempt(req, email)
         # 1. A hashing slot first: past capacity, a 503 before anything else is spent.
-        with self._passwords.slot():
+        async with self._passwords.slot():
             # 2. Count the attempt and find the account, committed before any hashing.
-            with in_context(self._database, request_id=request_id(req)) as (tx, _):
-                account = tx.one("find_login", {"email": email})
+            async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+                account = await tx.one("find_login", {"email": email})
                 target = body.organization_id or (account["default_organization_id"] if account else None)
-                refusal = self._throttle.reserve(tx, attempt)
+                refusal = await self._throttle.reserve(tx, attempt)
                 if refusal is not None and refusal.first and account is not None:
-                    tx.run(
+                    await tx.run(
                         "record_login",
                         {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"},
                     )
@@ -104,18 +105,18 @@ class LoginResource:
             # 3. The password, outside any transaction. Unknown email, wrong password and
             # inactive account: same work, same answer.
             stored_hash = account["password_hash"] if account else None
-            verified = self._passwords.verify(stored_hash, body.password)
+            verified = await self._passwords.verify(stored_hash, body.password)
             rehash = None
             if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
-                rehash = self._passwords.hash(body.password)
+                rehash = await self._passwords.hash(body.password)
 
         # 4. The outcome. sign_in opens the session only while the hash the password was
         # verified against is still the account's: a password changed meanwhile is a failure.
         refresh_token, params = self._sessions.new_session(req)
-        with in_context(self._database, request_id=request_id(req)) as (tx, _):
+        async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             session = None
             if account is not None and verified and account["is_active"] and target is not None:
-                session = tx.one(
+                session = await tx.one(
                     "sign_in",
                     {
                         **params,
@@ -127,12 +128,12 @@ class LoginResource:
                 )
             if session is None:
                 # Called for unknown emails too (it then records nothing): the same round trips.
-                tx.run(
+                await tx.run(
                     "record_login",
                     {"user_id": account and account["user_id"], "organization_id": target, "outcome": "failed"},
                 )
             else:
-                self._throttle.release(tx, attempt)
+                await self._throttle.release(tx, attempt)
         if session is None:
             LOGIN_FAILURES.inc()
             raise unauthorized(LOGIN_FAILED)
@@ -141,7 +142,7 @@ class LoginResource:
 
 class MeResource:
     @operation("Who you are here: user, organization, role and permissions", ok={200: Me})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         me = caller(req)
         resp.media = Me(
             user=UserRef(id=me.user_id, email=me.email),
@@ -169,24 +170,24 @@ class ChangePasswordResource:
         ok={204: None},
         errors=(429,),
     )
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, ChangePasswordBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, ChangePasswordBody)
         checks = FieldChecks()
         new_password = checks.password("new_password", body.new_password)
         checks.done()
 
-        with self._passwords.slot():
-            with signed_in(req, self._database) as (tx, me):
+        async with self._passwords.slot():
+            async with signed_in(req, self._database) as (tx, me):
                 attempt = self._throttle.attempt(req, me.email)
-                account = tx.one("find_login", {"email": me.email})
-                refusal = self._throttle.reserve(tx, attempt)
+                account = await tx.one("find_login", {"email": me.email})
+                refusal = await self._throttle.reserve(tx, attempt)
             if refusal is not None:
                 raise too_many_attempts(refusal.retry_after_seconds)
             assert account is not None
-            if not self._passwords.verify(account["password_hash"], body.current_password):
+            if not await self._passwords.verify(account["password_hash"], body.current_password):
                 raise unauthorized("The current password is wrong.")
-            new_hash = self._passwords.hash(new_password)
-        with signed_in(req, self._database) as (tx, _):
-            self._throttle.release(tx, attempt)
-            tx.one("change_own_password", {"password_hash": new_hash})
+            new_hash = await self._passwords.hash(new_password)
+        async with signed_in(req, self._database) as (tx, _):
+            await self._throttle.release(tx, attempt)
+            await tx.one("change_own_password", {"password_hash": new_hash})
         resp.status = falcon.HTTP_204

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import falcon
+from falcon.asgi import Request, Response
 
 from api.context import requires, transaction
 from api.http.openapi import operation
@@ -12,12 +12,12 @@ from api.http.responses import Permission, PermissionList, Role, RoleList, from_
 class RolesResource:
     @operation("The roles and the permissions each grants", ok={200: RoleList})
     @requires("roles:read")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = RoleList(items=from_rows(transaction(req).all("list_roles"), Role))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = RoleList(items=from_rows(await transaction(req).all("list_roles"), Role))
 
 
 class PermissionsResource:
     @operation("The permissions", ok={200: PermissionList})
     @requires("permissions:read")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = PermissionList(items=from_rows(transaction(req).all("list_permissions"), Permission))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = PermissionList(items=from_rows(await transaction(req).all("list_permissions"), Permission))

@@ -20,6 +20,7 @@ from typing import Any
 
 import falcon
 import msgspec
+from falcon.asgi import Request, Response
 
 from api.context import Access
 from api.http.openapi import operation
@@ -68,7 +69,7 @@ class Asset:
         # mtime=0: the same file compresses to the same bytes on every start.
         return cls(content_type, data, gzip.compress(data, compresslevel=9, mtime=0), digest)
 
-    def serve(self, req: falcon.Request, resp: falcon.Response, cache_control: list[str]) -> None:
+    def serve(self, req: Request, resp: Response, cache_control: list[str]) -> None:
         resp.etag = self.etag
         resp.cache_control = cache_control
         resp.vary = ["Accept-Encoding"]
@@ -100,7 +101,7 @@ class OpenApiResource:
         self._body = msgspec.json.encode(document)
 
     @operation("This document: the API's contract (OpenAPI 3.1)", ok={200: dict[str, Any]})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.data = self._body
         resp.content_type = falcon.MEDIA_JSON
         resp.cache_control = ["public", "max-age=300"]
@@ -121,12 +122,12 @@ class DocsResource:
         self._page = Asset.of(page.encode(), falcon.MEDIA_HTML)
 
     @operation("The API's documentation (Swagger UI)", ok={200: str, 304: None}, media_type="text/html")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         self._page.serve(req, resp, REVALIDATE)
         resp.set_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
 
     @operation("A file of the documentation page", ok={200: str, 304: None}, media_type="text/plain", errors=(404,))
-    def on_get_asset(self, req: falcon.Request, resp: falcon.Response, asset: str) -> None:
+    async def on_get_asset(self, req: Request, resp: Response, asset: str) -> None:
         if (found := self._immutable.get(asset)) is not None:
             found.serve(req, resp, IMMUTABLE)
         elif (found := self._plain.get(asset)) is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-import falcon
 import psycopg
+from falcon.asgi import Request, Response
 from psycopg_pool import PoolTimeout
 
 from api.context import Access, begin, request_id
@@ -21,7 +21,7 @@ class LiveResource:
     access = Access.PUBLIC
 
     @operation("Liveness: the process answers", ok={200: Live})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         resp.media = Live(status="ok")
 
 
@@ -38,13 +38,13 @@ class ReadyResource:
         self._head = head_revision
 
     @operation("Readiness: the database answers and is migrated", ok={200: Ready})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         try:
-            transaction, _ = begin(self._database, read_only=True, request_id=request_id(req))
+            transaction, _ = await begin(self._database, read_only=True, request_id=request_id(req))
             try:
-                row = transaction.one("schema_version")
+                row = await transaction.one("schema_version")
             finally:
-                transaction.end(commit=False)
+                await transaction.end(commit=False)
         except (psycopg.Error, PoolTimeout) as exc:
             log.warning("not ready: %s", type(exc).__name__)
             raise problem(503, "Not ready", "The database cannot be reached or is not migrated.") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.sessions import answer_with_secret
@@ -30,8 +31,8 @@ class InvitationsResource:
 
     @operation("Pending invitations", ok={200: InvitationList})
     @requires("users:manage")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = InvitationList(items=from_rows(transaction(req).all("list_pending_invitations"), Invitation))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = InvitationList(items=from_rows(await transaction(req).all("list_pending_invitations"), Invitation))
 
     @operation(
         "Invite someone by email; the token is in this answer only",
@@ -39,8 +40,8 @@ class InvitationsResource:
         ok={201: NewInvitation},
     )
     @requires("users:manage")
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, InvitationBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, InvitationBody)
         checks = FieldChecks()
         email = checks.email("email", body.email)
         checks.done()
@@ -48,10 +49,10 @@ class InvitationsResource:
         # Only the organization's own members are visible here, so this tells the admin
         # nothing about accounts elsewhere. The insert revokes an earlier pending invitation
         # to the same address (a trigger, under a lock on that address).
-        if tx.one("is_member_email", {"email": email}) == {"is_member": True}:
+        if await tx.one("is_member_email", {"email": email}) == {"is_member": True}:
             raise problem(409, "Already a member", "Someone with this email is already a member.")
         token, token_hash = new_opaque_token()
-        invitation = tx.one(
+        invitation = await tx.one(
             "create_invitation",
             {
                 "email": email,
@@ -66,8 +67,8 @@ class InvitationsResource:
 
     @operation("Revoke a pending invitation", ok={204: None})
     @requires("users:manage")
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, invitation_id: uuid.UUID) -> None:
-        if transaction(req).one("revoke_invitation", {"id": invitation_id}) is None:
+    async def on_delete_item(self, req: Request, resp: Response, invitation_id: uuid.UUID) -> None:
+        if await transaction(req).one("revoke_invitation", {"id": invitation_id}) is None:
             raise not_found("pending invitation")
         resp.status = falcon.HTTP_204
 
@@ -77,12 +78,12 @@ class InvitationsResource:
         ok={200: AcceptedInvitation},
         errors=(404,),
     )
-    def on_post_accept(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, AcceptInvitationBody)
+    async def on_post_accept(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, AcceptInvitationBody)
         checks = FieldChecks()
         checks.token("token", body.token)
         checks.done()
-        accepted = transaction(req).one("accept_invitation", {"token_hash": opaque_token_hash(body.token)})
+        accepted = await transaction(req).one("accept_invitation", {"token_hash": opaque_token_hash(body.token)})
         if accepted is None:  # the caller's account was deactivated mid-request
             raise problem(404, "Invitation not found", "The invitation is unknown, used, revoked or expired.")
         resp.media = AcceptedInvitation(

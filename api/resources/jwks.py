@@ -3,8 +3,8 @@ signed EdDSA; with a shared HS256 secret there is nothing to publish (404)."""
 
 from __future__ import annotations
 
-import falcon
 import msgspec
+from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
 from api.context import Access
@@ -21,7 +21,7 @@ class JwksResource:
         self._jwks = None if found is None else msgspec.convert(found, Jwks)
 
     @operation("The public keys that verify access tokens (EdDSA only)", ok={200: Jwks}, errors=(404,))
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         if self._jwks is None:
             raise problem(404, "Not found", "Tokens are signed with a shared secret (HS256): no public key to publish.")
         resp.media = self._jwks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.context import requires, transaction
 from api.http.body import read_json
@@ -18,13 +19,13 @@ from api.http.schemas import MemberRoleBody
 class MembersResource:
     @operation("List the organization's members", ok={200: MemberList})
     @requires("users:read")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = MemberList(items=from_rows(transaction(req).all("list_members"), Member))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = MemberList(items=from_rows(await transaction(req).all("list_members"), Member))
 
     @operation("Read a member", ok={200: Member}, versioned=True)
     @requires("users:read")
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
-        member = transaction(req).one("get_member", {"user_id": user_id})
+    async def on_get_item(self, req: Request, resp: Response, user_id: uuid.UUID) -> None:
+        member = await transaction(req).one("get_member", {"user_id": user_id})
         if member is None:
             raise not_found("member")
         if not not_modified(req, resp, member["version"]):
@@ -32,21 +33,21 @@ class MembersResource:
 
     @operation("Change a member's role", body=MemberRoleBody, ok={200: Member}, versioned=True)
     @requires("users:manage")
-    def on_patch_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
-        body = read_json(req, MemberRoleBody)
+    async def on_patch_item(self, req: Request, resp: Response, user_id: uuid.UUID) -> None:
+        body = await read_json(req, MemberRoleBody)
         tx = transaction(req)
-        member = tx.one(
+        member = await tx.one(
             "update_member_role", {"user_id": user_id, "role": body.role, "if_versions": if_match_versions(req)}
         )
         if member is None:
-            raise missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
+            raise await missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
         resp.etag = etag(member["version"])
         resp.media = from_row(member, Member)
 
     @operation("Remove a member", ok={204: None}, versioned=True)
     @requires("users:manage")
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, user_id: uuid.UUID) -> None:
+    async def on_delete_item(self, req: Request, resp: Response, user_id: uuid.UUID) -> None:
         tx = transaction(req)
-        if tx.one("remove_member", {"user_id": user_id, "if_versions": if_match_versions(req)}) is None:
-            raise missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
+        if await tx.one("remove_member", {"user_id": user_id, "if_versions": if_match_versions(req)}) is None:
+            raise await missing_or_changed(tx, "get_member", {"user_id": user_id}, "member")
         resp.status = falcon.HTTP_204

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hmac
 
-import falcon
+from falcon.asgi import Request, Response
 
 from api.auth.client_address import is_trusted, parse_address
 from api.context import Access
@@ -30,7 +30,7 @@ class MetricsResource:
         media_type="text/plain",
         errors=(401, 403),
     )
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         if self._token is not None:
             given = bearer_token(req) or ""
             if not hmac.compare_digest(given.encode(), self._token):

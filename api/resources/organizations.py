@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.context import transaction
 from api.http.body import FieldChecks, read_json
@@ -13,21 +14,23 @@ from api.http.schemas import OrganizationBody
 
 class OrganizationsResource:
     @operation("The organizations you belong to, with your role in each", ok={200: OrganizationList})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = OrganizationList(items=from_rows(transaction(req).all("list_my_organizations"), Organization))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = OrganizationList(
+            items=from_rows(await transaction(req).all("list_my_organizations"), Organization)
+        )
 
     @operation(
         "Create an organization (ORG_ADMIN of the current one); you become its ORG_ADMIN",
         body=OrganizationBody,
         ok={201: Organization},
     )
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, OrganizationBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, OrganizationBody)
         checks = FieldChecks()
         name = checks.name("name", body.name)
         checks.done()
         # iam.create_organization refuses callers who are not ORG_ADMIN of the current one.
         resp.status = falcon.HTTP_201
-        created = transaction(req).one("create_organization", {"name": name})
+        created = await transaction(req).one("create_organization", {"name": name})
         assert created is not None
         resp.media = from_row(created, Organization)

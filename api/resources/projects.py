@@ -6,6 +6,7 @@ import uuid
 
 import falcon
 import msgspec
+from falcon.asgi import Request, Response
 
 from api.context import requires, transaction
 from api.http.body import FieldChecks, read_json
@@ -24,28 +25,28 @@ class ProjectsResource:
 
     @operation("Create a project", body=ProjectBody, ok={201: Project})
     @requires("projects:write")
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, ProjectBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, ProjectBody)
         checks = FieldChecks()
         name = checks.name("name", body.name)
         description = checks.text("description", body.description, max_length=MAX_DESCRIPTION)
         checks.done()
         resp.status = falcon.HTTP_201
-        created = transaction(req).one("create_project", {"name": name, "description": description})
+        created = await transaction(req).one("create_project", {"name": name, "description": description})
         assert created is not None
         resp.media = from_row(created, Project)
 
     @operation("List projects, newest first", query=(LIMIT, CURSOR), ok={200: ProjectPage})
     @requires("projects:read")
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+    async def on_get(self, req: Request, resp: Response) -> None:
         params = self._pager.params(req)
-        rows = transaction(req).all("list_projects", params)
+        rows = await transaction(req).all("list_projects", params)
         resp.media = ProjectPage(**self._pager.page(rows, params, Project))
 
     @operation("Read a project", ok={200: Project}, versioned=True)
     @requires("projects:read")
-    def on_get_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
-        project = transaction(req).one("get_project", {"id": project_id})
+    async def on_get_item(self, req: Request, resp: Response, project_id: uuid.UUID) -> None:
+        project = await transaction(req).one("get_project", {"id": project_id})
         if project is None:
             raise not_found("project")
         if not not_modified(req, resp, project["version"]):
@@ -53,8 +54,8 @@ class ProjectsResource:
 
     @operation("Change a project", body=ProjectPatchBody, ok={200: Project}, versioned=True)
     @requires("projects:write")
-    def on_patch_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
-        body = read_json(req, ProjectPatchBody)
+    async def on_patch_item(self, req: Request, resp: Response, project_id: uuid.UUID) -> None:
+        body = await read_json(req, ProjectPatchBody)
         checks = FieldChecks()
         name = None if body.name is msgspec.UNSET else checks.name("name", body.name)
         description = None
@@ -62,7 +63,7 @@ class ProjectsResource:
             description = checks.text("description", body.description, max_length=MAX_DESCRIPTION)
         checks.done()
         tx = transaction(req)
-        project = tx.one(
+        project = await tx.one(
             "update_project",
             {
                 "id": project_id,
@@ -73,14 +74,14 @@ class ProjectsResource:
             },
         )
         if project is None:
-            raise missing_or_changed(tx, "get_project", {"id": project_id}, "project")
+            raise await missing_or_changed(tx, "get_project", {"id": project_id}, "project")
         resp.etag = etag(project["version"])
         resp.media = from_row(project, Project)
 
     @operation("Delete a project", ok={204: None}, versioned=True)
     @requires("projects:delete")
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, project_id: uuid.UUID) -> None:
+    async def on_delete_item(self, req: Request, resp: Response, project_id: uuid.UUID) -> None:
         tx = transaction(req)
-        if tx.one("delete_project", {"id": project_id, "if_versions": if_match_versions(req)}) is None:
-            raise missing_or_changed(tx, "get_project", {"id": project_id}, "project")
+        if await tx.one("delete_project", {"id": project_id, "if_versions": if_match_versions(req)}) is None:
+            raise await missing_or_changed(tx, "get_project", {"id": project_id}, "project")
         resp.status = falcon.HTTP_204

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import falcon
+from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.sessions import SessionIssuer
@@ -35,14 +36,14 @@ class RefreshResource:
         ok={200: SignedIn},
         errors=(401,),
     )
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, RefreshBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, RefreshBody)
         checks = FieldChecks()
         checks.token("refresh_token", body.refresh_token)
         checks.done()
         new_token, new_token_hash = new_opaque_token()
-        with in_context(self._database, request_id=request_id(req)) as (tx, _):
-            session = tx.one(
+        async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+            session = await tx.one(
                 "refresh_session",
                 {"token_hash": opaque_token_hash(body.refresh_token), "new_token_hash": new_token_hash},
             )
@@ -56,20 +57,20 @@ class RefreshResource:
 
 class LogoutResource:
     @operation("End this session: its refresh token stops working", ok={204: None})
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
+    async def on_post(self, req: Request, resp: Response) -> None:
+        await transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
         resp.status = falcon.HTTP_204
 
 
 class SessionsResource:
     @operation("Your live sessions", ok={200: SessionList})
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = SessionList(items=from_rows(transaction(req).all("list_my_sessions"), Session))
+    async def on_get(self, req: Request, resp: Response) -> None:
+        resp.media = SessionList(items=from_rows(await transaction(req).all("list_my_sessions"), Session))
 
     @operation("End one of your sessions", ok={204: None})
-    def on_delete_item(self, req: falcon.Request, resp: falcon.Response, session_id: uuid.UUID) -> None:
+    async def on_delete_item(self, req: Request, resp: Response, session_id: uuid.UUID) -> None:
         # Row security shows a user their own sessions only: anyone else's is not found.
-        if transaction(req).one("revoke_my_session", {"id": session_id}) is None:
+        if await transaction(req).one("revoke_my_session", {"id": session_id}) is None:
             raise not_found("session of yours")
         resp.status = falcon.HTTP_204
 
@@ -81,9 +82,9 @@ class SwitchOrganizationResource:
         self._sessions = sessions
 
     @operation("Open a session in another organization of yours", body=SwitchOrganizationBody, ok={200: SignedIn})
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = read_json(req, SwitchOrganizationBody)
+    async def on_post(self, req: Request, resp: Response) -> None:
+        body = await read_json(req, SwitchOrganizationBody)
         refresh_token, params = self._sessions.new_session(req)
-        session = transaction(req).one("switch_organization", {**params, "organization_id": body.organization_id})
+        session = await transaction(req).one("switch_organization", {**params, "organization_id": body.organization_id})
         assert session is not None  # iam.switch_organization returns a row or raises
         self._sessions.answer(resp, session, refresh_token)

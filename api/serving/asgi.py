@@ -1,13 +1,14 @@
-"""The served app: the WSGI app behind an asyncio front, so that slow or idle clients cost
-a coroutine and a socket, never a thread or a database connection.
+"""The served app: the ASGI app (api/app.py) behind a front that reads every request body
+whole before the app sees the request, so that a slow client never holds a transaction
+open or a pooled connection.
 
 gunicorn's own asyncio worker (`worker_class = "asgi"`, guarded by api/serving/protocol.py)
-parses requests on an event loop. Every request body is read there in full (at most
-MAX_BODY_BYTES, within BODY_TIMEOUT_SECONDS, Content-Length or chunked) before the complete
-request goes to one of the app's threads (WsgiInThreads). Measured: with gthread, 16
-connections sending a header line per second made other requests time out, and 3 slow
-bodies held 3 transactions open; through this front, 64 of the first and 16 of the second
-left other requests answering in 2-6 ms and no transaction open.
+parses requests on an event loop, and the app runs on the same loop: no thread hop. Every
+request body is read here in full (at most MAX_BODY_BYTES, within BODY_TIMEOUT_SECONDS,
+Content-Length or chunked) before the app is called. Measured: with gthread, 16 connections
+sending a header line per second made other requests time out, and 3 slow bodies held 3
+transactions open; behind this front, 64 of the first and 16 of the second left other
+requests answering in 2-6 ms and no transaction open.
 
 Bodies waiting here are bounded per worker too (BodyBudget): 400 connections each holding
 1 MiB less a few bytes grew each worker by 125-217 MB before; past the budget a request is
@@ -17,28 +18,25 @@ answered 503 and its connection closed.
 from __future__ import annotations
 
 import asyncio
-import io
-import os
-import sys
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from api.app import app_for
+from api.database import Pool, create_pool
 from api.http.body import MAX_BODY_BYTES
 from api.http.problems import PROBLEM_JSON, problem_json
 from api.serving import server_errors
 from api.serving.server_errors import reason_phrase
-from api.settings import Settings, env_int
+from api.settings import Settings
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-AsgiApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
+# (scope, receive, send): typed loosely, as servers and frameworks spell those types differently.
+AsgiApp = Callable[[Any, Any, Any], Awaitable[None]]
 
 BODY_TIMEOUT_SECONDS = 30
-SWITCH_INTERVAL_SECONDS = 0.001
 # A body over the limit is still read (and dropped) up to this much, so that a client that
 # sends before it reads sees the 413 rather than a broken pipe (a lingering close).
 LINGER_BYTES = 32 * 1024 * 1024
@@ -104,13 +102,19 @@ async def send_problem(
 
 
 class WholeBodies:
-    """Reads each request's body completely before the app sees the request."""
+    """Reads each request's body completely before the app sees the request. Under a server
+    that sends the ASGI lifespan (gunicorn), it also opens the app's pool at start-up and
+    closes it at shut-down."""
 
-    def __init__(self, app: AsgiApp, budget: BodyBudget) -> None:
+    def __init__(self, app: AsgiApp, budget: BodyBudget, pool: Pool) -> None:
         self._app = app
         self._budget = budget
+        self._pool = pool
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(self._pool, receive, send)
+            return
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
@@ -190,113 +194,23 @@ async def linger(receive: Receive) -> None:
         return
 
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
-
-class WsgiInThreads:
-    """Runs the WSGI app on a thread pool, one hop there and one back per request: the
-    environ is built on the event loop from the whole request, and the whole response
-    (status, headers, body) is collected in the thread. Our responses are small JSON bodies,
-    so nothing is streamed. a2wsgi, used before, crossed threads for every message and cost
-    0.2-0.3 ms of CPU per request more (tests/bench, GET /projects/{id})."""
-
-    def __init__(self, app: WsgiApp, threads: int) -> None:
-        self._app = app
-        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
-
-    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await lifespan(receive, send)
-            return
-        if scope["type"] != "http":  # no WebSockets here
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        message = await receive()  # WholeBodies replays the whole body in one message
-        environ = wsgi_environ(scope, message.get("body", b""))
-        loop = asyncio.get_running_loop()
-        status, headers, body = await loop.run_in_executor(self._threads, self._respond, environ)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    def _respond(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        started: list[tuple[str, list[tuple[str, str]]]] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            if exc_info is not None and started:
-                raise exc_info[1].with_traceback(exc_info[2])
-            started[:] = [(status, headers)]
-
-        chunks = self._app(environ, start_response)
-        try:
-            body = b"".join(chunks)
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-        status, headers = started[0]
-        encoded = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-        return int(status[:3]), encoded, body
-
-
-def wsgi_environ(scope: MutableMapping[str, Any], body: bytes) -> dict[str, Any]:
-    """PEP 3333's environ for an ASGI HTTP scope whose body has been read in full."""
-    server = scope.get("server") or ("localhost", 80)
-    client = scope.get("client") or ("", 0)
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": scope.get("root_path", "").encode().decode("latin-1"),
-        "PATH_INFO": scope["path"].encode().decode("latin-1"),
-        "QUERY_STRING": scope["query_string"].decode("latin-1"),
-        "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1]),
-        "SERVER_PROTOCOL": f"HTTP/{scope['http_version']}",
-        "REMOTE_ADDR": client[0],
-        "REMOTE_PORT": str(client[1]),
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": True,
-        "wsgi.run_once": False,
-    }
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").upper().replace("-", "_")
-        value = raw_value.decode("latin-1")
-        if name == "CONTENT_TYPE":
-            environ[name] = value
-            continue
-        if name in ("CONTENT_LENGTH", "TRANSFER_ENCODING"):
-            continue  # the body is whole: its length is set below
-        key = f"HTTP_{name}"
-        if key in environ:  # repeated fields join as one (RFC 9110, 5.3)
-            value = f"{environ[key]}{'; ' if name == 'COOKIE' else ','}{value}"
-        environ[key] = value
-    # Chunked or not, the app gets the whole body with its length (Falcon reads no body
-    # without one: a chunked POST was a 400 "Malformed JSON").
-    environ["CONTENT_LENGTH"] = str(len(body))
-    return environ
-
-
-async def lifespan(receive: Receive, send: Send) -> None:
-    """Nothing to start or stop per worker beyond what the app does itself."""
+async def lifespan(pool: Pool, receive: Receive, send: Send) -> None:
+    """Opens the pool when the worker starts, so that the first request finds connections;
+    closes it when the worker stops, so that PostgreSQL sees its connections end cleanly."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            await pool.open(wait=False)
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await pool.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
 
 
 def get_asgi_app() -> AsgiApp:
-    """gunicorn's entry point (api/serving/gunicorn_config.py): one app, pool, thread pool and
-    body budget per worker."""
+    """gunicorn's entry point (api/serving/gunicorn_config.py): one app, pool and body budget
+    per worker."""
     settings = Settings.from_env()
-    threads = env_int(os.environ, "GUNICORN_THREADS", 4, minimum=1, maximum=256)
-    # The event loop shares the GIL with the app's threads; with the default 5 ms switch
-    # interval it waited behind them: GET /auth/me at 32 connections had p99 441-797 ms and
-    # stalls up to 2 s with 8 threads. With 4 threads and 1 ms: p99 59 ms, max 93 ms.
-    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
-    budget = BodyBudget(settings.body_buffer_bytes_per_worker)
-    return WholeBodies(WsgiInThreads(app_for(settings), threads), budget)
+    pool = create_pool(settings)
+    return WholeBodies(app_for(settings, pool), BodyBudget(settings.body_buffer_bytes_per_worker), pool)

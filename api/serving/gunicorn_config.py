@@ -14,7 +14,11 @@ GET /projects/{id}, interleaved runs, after the database-side work of migration 
   16 slow bodies at once, other requests answered in 2-6 ms and no transaction was left open.
 - uvicorn's worker (C parser) serving the WSGI app through an adapter was slower still; a
   minimal ASGI endpoint costs 0.35 ms there against 0.38 ms here, not enough to matter.
-Safety decides: the asyncio worker. Its cost is the thread hop into the app, not the database.
+Safety decides: the asyncio worker. Since issue 17 the app itself is ASGI (Falcon's asgi.App,
+psycopg's async pool), on the worker's own event loop: no thread hop, and waiting for the
+database or a hashing slot costs a coroutine. granian (Rust HTTP) serves the same app faster
+(`make bench` shows both), but its own refusals bypass the connection guard, the CORS
+headers and the request lines (api/serving/server_errors.py), so gunicorn stays.
 """
 
 from __future__ import annotations
@@ -57,8 +61,6 @@ keepalive = 5
 # No control socket: every instance on a host shared $HOME/.gunicorn/gunicorn.ctl, and
 # stopping one removed the others'. The service is managed with signals.
 control_socket_disable = True
-# Threads that run the app per worker are GUNICORN_THREADS (api/serving/asgi.py); each holds at
-# most one pooled database connection at a time.
 
 
 class Logger(glogging.Logger):  # type: ignore[misc]

@@ -41,12 +41,14 @@ def serving_fresh_database(
     folder: Path,
     env: dict[str, str],
     command: Callable[[dict[str, str], int], list[str]] = gunicorn_command,
+    through: str | None = None,
 ) -> Iterator[Server]:
     """A server (gunicorn unless `command` says otherwise) on a database of its own, cloned
-    from the migrated template, with `env` on top of the test environment."""
+    from the migrated template, with `env` on top of the test environment; reached through
+    the pooler at `through`, when given."""
     name = f"iam_test_{folder.name}_{os.getpid()}"
     create_database(server_url, name, template=template_database, owner=owner_role)
-    database_url = as_role(database_on(server_url, name), owner_role)
+    database_url = as_role(database_on(through or server_url, name), owner_role)
     full_env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": database_url, **env}
     log_path = folder / "server.log"
     try:

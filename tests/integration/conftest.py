@@ -1,33 +1,53 @@
 """The API in-process (falcon.testing) over a fresh database per test, plus helpers that
-speak to it as real clients do."""
+speak to it as real clients do.
+
+The app is an ASGI app: falcon.testing runs each request on one module-wide event loop
+(`run`). Requests that must overlap go through `Api.parallel`, which gathers them on that
+loop. SQL-level checks open transactions exactly as the API does (the same opening
+statements), on plain synchronous connections (`begin_as`)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+import falcon
+import falcon.asgi
 import falcon.testing
 import jwt
 import psycopg
 import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
-from psycopg_pool import ConnectionPool
+from psycopg.rows import DictRow, dict_row
 
-from api.app import create_app
-from api.auth.access_tokens import TokenSubject, secret_key
+from api.app import App, create_app
+from api.auth.access_tokens import secret_key
 from api.auth.passwords import Passwords
-from api.context import begin
-from api.database import Connection, Database, Transaction, create_pool
+from api.context import OPENINGS
+from api.database import Pool, create_pool
 from api.observability import request_log
 from api.observability.logs import JsonLines
 from api.settings import Settings
+from db.queries import QUERIES
 
 Sql = psycopg.Connection[tuple[object, ...]]
+T = TypeVar("T")
+
+
+def run(awaitable: Awaitable[T]) -> T:
+    """Runs a coroutine on the event loop falcon.testing runs the app on."""
+
+    async def wrapped() -> T:
+        return await awaitable
+
+    return falcon.async_to_sync(wrapped)
+
 
 PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-" + "x" * 60  # long enough for the HS512 forgery test
@@ -48,8 +68,8 @@ def remember_secrets(body: Any) -> None:
 
 
 class RecordingPasswords(Passwords):
-    def hash(self, password: str) -> str:
-        hashed = super().hash(password)
+    async def hash(self, password: str) -> str:
+        hashed = await super().hash(password)
         SECRETS.update((password, hashed))
         return hashed
 
@@ -105,15 +125,42 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-def pool(settings: Settings) -> Iterator[ConnectionPool[Connection]]:
-    with create_pool(settings, open_now=False) as opened:
-        opened.wait()
-        yield opened
+def pool(settings: Settings) -> Iterator[Pool]:
+    """The app's pool: it opens with the first request, on falcon.testing's event loop."""
+    opened = create_pool(settings)
+    yield opened
+    run(opened.close())
+
+
+class SqlTransaction:
+    """A request's transaction the way the API opens it (api/context.py's opening statements,
+    as iam_api, in a session's context), on a synchronous connection of its own: for
+    checks that go straight to SQL, with no Python permission check in the way."""
+
+    def __init__(self, connection: psycopg.Connection[DictRow]) -> None:
+        self.connection = connection
+
+    def one(self, query: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+        return self.connection.execute(QUERIES[query], params).fetchone()
+
+    def all(self, query: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return self.connection.execute(QUERIES[query], params).fetchall()
+
+    def end(self, *, commit: bool) -> None:
+        try:
+            self.connection.execute("COMMIT" if commit else "ROLLBACK")
+        finally:
+            self.connection.close()
+
+
+@dataclass(frozen=True)
+class SqlDatabase:
+    url: str
 
 
 @pytest.fixture
-def database(pool: ConnectionPool[Connection]) -> Database:
-    return Database(pool)
+def database(database_url: str) -> SqlDatabase:
+    return SqlDatabase(database_url)
 
 
 @dataclass(frozen=True)
@@ -132,25 +179,61 @@ class Session:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+Call = tuple[str, str, dict[str, Any]]  # method, path, and call()'s keywords
+
+
+class Client(falcon.testing.TestClient):
+    """falcon's TestClient, minus the ASGI lifespan it simulates around every request (the
+    app's start-up opens its pool and its shut-down closes it, for good). Here the pool
+    opens with the first request, as on a serverless instance, and the test closes it."""
+
+    def simulate_request(self, *args: Any, **kwargs: Any) -> falcon.testing.Result:
+        conductor = falcon.testing.ASGIConductor(self.app, headers=self._default_headers)
+        result: falcon.testing.Result = run(conductor.simulate_request(*args, **kwargs))
+        return result
+
+
 class Api:
     """A thin client: every call goes through the real app, middleware and database."""
 
-    def __init__(self, client: falcon.testing.TestClient, pool: ConnectionPool[Connection] | None = None) -> None:
+    def __init__(self, client: Client, pool: Pool | None = None) -> None:
         self.client = client
         self.pool = pool  # the app's own pool, when the test made the app (make_api)
 
-    def call(
-        self, method: str, path: str, as_: Session | None = None, json: Any = None, **kwargs: Any
-    ) -> falcon.testing.Result:
+    @staticmethod
+    def _prepare(path: str, as_: Session | None, json: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         headers = dict(kwargs.pop("headers", {}))
         if as_ is not None:
             headers.update(as_.headers)
         remember_secrets(json)
         API_CALLS.append(path)
-        result = self.client.simulate_request(method, path, headers=headers, json=json, **kwargs)
+        return {"headers": headers, "json": json, **kwargs}
+
+    @staticmethod
+    def _received(result: falcon.testing.Result) -> falcon.testing.Result:
         if result.content and result.headers.get("content-type", "").startswith("application/json"):
             remember_secrets(result.json)
         return result
+
+    def call(
+        self, method: str, path: str, as_: Session | None = None, json: Any = None, **kwargs: Any
+    ) -> falcon.testing.Result:
+        prepared = self._prepare(path, as_, json, kwargs)
+        return self._received(self.client.simulate_request(method, path, **prepared))
+
+    def parallel(self, calls: list[Call]) -> list[falcon.testing.Result]:
+        """The calls at once, interleaved on the app's event loop (as concurrent clients)."""
+        conductor = falcon.testing.ASGIConductor(self.client.app)  # not entered: no lifespan events
+
+        async def all_at_once() -> list[falcon.testing.Result]:
+            requests = []
+            for method, path, keywords in calls:
+                keywords = dict(keywords)
+                prepared = self._prepare(path, keywords.pop("as_", None), keywords.pop("json", None), keywords)
+                requests.append(conductor.simulate_request(method, path, **prepared))
+            return list(await asyncio.gather(*requests))
+
+        return [self._received(result) for result in run(all_at_once())]
 
     def get(self, path: str, as_: Session | None = None, **kwargs: Any) -> falcon.testing.Result:
         return self.call("GET", path, as_, **kwargs)
@@ -210,15 +293,22 @@ class Api:
         return project
 
 
-def begin_as(database: Database, session: Session | None, *, read_only: bool) -> Transaction:
+def begin_as(database: SqlDatabase, session: Session | None, *, read_only: bool) -> SqlTransaction:
     """Opens a request transaction exactly as the API does for this session (or none)."""
-    subject = None
-    if session is not None:
-        subject = TokenSubject(
-            uuid.UUID(session.user_id), uuid.UUID(session.organization_id), uuid.UUID(session.session_id)
+    connection = psycopg.connect(database.url, autocommit=True, row_factory=dict_row)
+    with psycopg.ClientCursor(connection, row_factory=dict_row) as cursor:
+        cursor.execute(
+            OPENINGS[read_only],
+            {
+                "user_id": session.user_id if session else None,
+                "org_id": session.organization_id if session else None,
+                "session_id": session.session_id if session else None,
+                "request_id": "test",
+                "statement_timeout_ms": 5000,
+                "lock_timeout_ms": 5000,
+            },
         )
-    transaction, _ = begin(database, read_only=read_only, request_id="test", subject=subject)
-    return transaction
+    return SqlTransaction(connection)
 
 
 def sign(claims: dict[str, Any], secret: str = TEST_SECRET, algorithm: str = "HS256") -> str:
@@ -227,13 +317,13 @@ def sign(claims: dict[str, Any], secret: str = TEST_SECRET, algorithm: str = "HS
 
 
 @pytest.fixture
-def app(settings: Settings, pool: ConnectionPool[Connection], passwords: Passwords) -> falcon.App[Any, Any]:
+def app(settings: Settings, pool: Pool, passwords: Passwords) -> App:
     return create_app(settings, pool, passwords)
 
 
 @pytest.fixture
-def api(app: falcon.App[Any, Any]) -> Api:
-    return Api(falcon.testing.TestClient(app))
+def api(app: App) -> Api:
+    return Api(Client(app))
 
 
 AppFactory = Callable[..., Api]
@@ -243,18 +333,17 @@ AppFactory = Callable[..., Api]
 def make_api(database_url: str, passwords: Passwords) -> Iterator[AppFactory]:
     """Another instance of the app on this test's database, with its own settings (the
     environment's names as keywords) and pool: as a second server or serverless instance."""
-    pools: list[ConnectionPool[Connection]] = []
+    pools: list[Pool] = []
 
     def make(passwords_: Passwords | None = None, **env: str) -> Api:
         settings = settings_for(database_url, **env)
-        pool = create_pool(settings, open_now=False)
-        pool.open(wait=True)
+        pool = create_pool(settings)
         pools.append(pool)
-        return Api(falcon.testing.TestClient(create_app(settings, pool, passwords_ or passwords)), pool)
+        return Api(Client(create_app(settings, pool, passwords_ or passwords)), pool)
 
     yield make
     for pool in pools:
-        pool.close()
+        run(pool.close())
 
 
 @dataclass(frozen=True)

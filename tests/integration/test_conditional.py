@@ -4,7 +4,6 @@ and a change made outside the API (a DBA in psql) moves the version too."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -63,12 +62,11 @@ def test_parallel_writers_with_the_same_version_one_wins(api: Api, tenant: Tenan
     project = api.create_project(tenant.admin)
     path = f"/projects/{project['id']}"
 
-    def write(n: int) -> int:
-        result = api.patch(path, {"description": f"writer {n}"}, as_=tenant.admin, headers={"If-Match": '"1"'})
-        return result.status_code
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        statuses = sorted(pool.map(write, range(8)))
+    writers = [
+        ("PATCH", path, {"json": {"description": f"writer {n}"}, "as_": tenant.admin, "headers": {"If-Match": '"1"'}})
+        for n in range(8)
+    ]
+    statuses = sorted(result.status_code for result in api.parallel(writers))
     assert statuses == [200] + [412] * 7
     assert api.get(path, as_=tenant.admin).json["version"] == 2
 

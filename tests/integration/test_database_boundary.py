@@ -12,13 +12,16 @@ SQL as the API's role (iam_api) or as a DBA login, with no Python permission che
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 
 import psycopg
 import pytest
 
-from api.database import Database, TransactionAborted
-from tests.integration.conftest import Api, AppFactory, Session, Sql, Tenant, begin_as
+from api.auth.access_tokens import TokenSubject
+from api.context import begin
+from api.database import Database, Pool, TransactionAborted
+from tests.integration.conftest import Api, AppFactory, Session, Sql, SqlDatabase, Tenant, begin_as, run
 
 # Every column of invitations but token_hash.
 INVITATION_COLUMNS = (
@@ -166,7 +169,7 @@ def revoke_session(owner: Sql, session: Session, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["logged out", "reuse-revoked", "expired"])
 def test_the_context_of_an_ended_session_sees_nothing_and_writes_nothing(
-    api: Api, database: Database, owner: Sql, tenant: Tenant, how: str
+    api: Api, database: SqlDatabase, owner: Sql, tenant: Tenant, how: str
 ) -> None:
     api.create_project(tenant.admin, "Secret")
     revoke_session(owner, tenant.admin, how)
@@ -187,7 +190,7 @@ def test_the_context_of_an_ended_session_sees_nothing_and_writes_nothing(
 
 
 def test_a_forged_context_without_a_live_session_gets_no_permission(
-    api: Api, database: Database, tenant: Tenant, other_tenant: Tenant
+    api: Api, database: SqlDatabase, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     """SQL smuggled into an API transaction can set app.* itself; without a live session of
     the claimed user there, no policy grants it anything."""
@@ -205,7 +208,7 @@ def test_a_forged_context_without_a_live_session_gets_no_permission(
         transaction.end(commit=False)
 
 
-def test_a_read_only_members_writes_are_refused_by_policy(api: Api, database: Database, tenant: Tenant) -> None:
+def test_a_read_only_members_writes_are_refused_by_policy(api: Api, database: SqlDatabase, tenant: Tenant) -> None:
     """No Python permission check on this path: the statements go straight to PostgreSQL."""
     project = api.create_project(tenant.admin, "Keep")
     transaction = begin_as(database, tenant.reader, read_only=False)
@@ -231,7 +234,7 @@ def test_a_read_only_members_writes_are_refused_by_policy(api: Api, database: Da
 
 
 def test_an_admin_context_cannot_add_members_or_overwrite_its_password(
-    api: Api, database: Database, owner: Sql, tenant: Tenant, other_tenant: Tenant
+    api: Api, database: SqlDatabase, owner: Sql, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     transaction = begin_as(database, tenant.admin, read_only=False)
     try:
@@ -374,7 +377,7 @@ def test_a_dba_cannot_forge_the_request_id_of_audit_events(
 
 
 def test_a_revoked_invitation_stays_revoked(
-    api: Api, database: Database, tenant: Tenant, granted_dba: Callable[[str], tuple[str, Sql]]
+    api: Api, database: SqlDatabase, tenant: Tenant, granted_dba: Callable[[str], tuple[str, Sql]]
 ) -> None:
     created = api.post("/invitations", {"email": "gone@example.com", "role": "ORG_ADMIN"}, as_=tenant.admin)
     invitation_id = created.json["id"]
@@ -393,16 +396,22 @@ def test_a_revoked_invitation_stays_revoked(
         dba.execute("UPDATE iam.invitations SET revoked_at = NULL WHERE id = %s", [invitation_id])
 
 
-def test_a_failed_transaction_is_never_reported_as_committed(
-    api: Api, database: Database, owner: Sql, tenant: Tenant
-) -> None:
-    transaction = begin_as(database, tenant.admin, read_only=False)
-    transaction.one("create_project", {"name": "Half done", "description": None})
-    with pytest.raises(psycopg.errors.UniqueViolation):
-        transaction.one("create_project", {"name": "Half done", "description": None})
-    # The caller swallowed the error and asks for a commit: PostgreSQL would roll back silently.
-    with pytest.raises(TransactionAborted):
-        transaction.end(commit=True)
+def test_a_failed_transaction_is_never_reported_as_committed(api: Api, pool: Pool, owner: Sql, tenant: Tenant) -> None:
+    """The app's own Transaction: a caller that swallowed a failed statement and asks for a
+    commit gets TransactionAborted, and nothing is kept (PostgreSQL would roll back silently)."""
+    subject = TokenSubject(
+        uuid.UUID(tenant.admin.user_id), uuid.UUID(tenant.admin.organization_id), uuid.UUID(tenant.admin.session_id)
+    )
+
+    async def swallow_and_commit() -> None:
+        transaction, _ = await begin(Database(pool), read_only=False, request_id="test", subject=subject)
+        await transaction.one("create_project", {"name": "Half done", "description": None})
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            await transaction.one("create_project", {"name": "Half done", "description": None})
+        with pytest.raises(TransactionAborted):
+            await transaction.end(commit=True)
+
+    run(swallow_and_commit())
     assert owner.execute("SELECT count(*) FROM iam.projects WHERE name = 'Half done'").fetchone() == (0,)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
@@ -13,12 +12,9 @@ import falcon.testing
 import psycopg
 import pytest
 
-from api.app import create_app
-from api.auth.passwords import Passwords
-from api.database import create_pool
-from api.settings import Settings
+from api.app import App
 from db.migrate import head_revision
-from tests.integration.conftest import TEST_SECRET, Api, AppFactory, Tenant, settings_for
+from tests.integration.conftest import Api, AppFactory, Tenant, run
 
 
 def assert_problem(result: falcon.testing.Result, status: int) -> dict[str, object]:
@@ -100,32 +96,23 @@ def test_health(api: Api) -> None:
     assert ready.json == {"status": "ready", "schema_revision": head_revision()}
 
 
-def test_ready_is_503_on_an_unmigrated_database(empty_database: str, passwords: Passwords) -> None:
-    settings = Settings.from_env({"APP_ENV": "test", "DATABASE_URL": empty_database, "JWT_ACCESS_SECRET": TEST_SECRET})
-    with create_pool(settings, open_now=False) as pool:
-        pool.wait()
-        client = falcon.testing.TestClient(create_app(settings, pool, passwords))
-        assert_problem(client.simulate_get("/health/ready"), 503)
-        assert client.simulate_get("/health/live").status_code == 200
+def test_ready_is_503_on_an_unmigrated_database(make_api: AppFactory, empty_database: str) -> None:
+    api = make_api(DATABASE_URL=empty_database)
+    assert_problem(api.get("/health/ready"), 503)
+    assert api.get("/health/live").status_code == 200
 
 
-def test_database_unreachable_is_503_not_500(passwords: Passwords) -> None:
-    settings = Settings.from_env(
-        {
-            "APP_ENV": "test",
-            # Port 1 on loopback: nothing listens there, so connecting fails at once.
-            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
-            "JWT_ACCESS_SECRET": TEST_SECRET,
-            "DB_POOL_MIN_SIZE": "0",
-            "DB_POOL_TIMEOUT_SECONDS": "1",
-        }
+def test_database_unreachable_is_503_not_500(make_api: AppFactory) -> None:
+    api = make_api(
+        # Port 1 on loopback: nothing listens there, so connecting fails at once.
+        DATABASE_URL="postgresql://nobody@127.0.0.1:1/none?connect_timeout=1",
+        DB_POOL_MIN_SIZE="0",
+        DB_POOL_TIMEOUT_SECONDS="1",
     )
-    with create_pool(settings, open_now=False) as pool:
-        client = falcon.testing.TestClient(create_app(settings, pool, passwords))
-        result = client.simulate_post("/auth/login", json={"email": "a@example.com", "password": "whatever-password"})
-        assert_problem(result, 503)
-        assert result.headers["retry-after"] == "1"
-        assert_problem(client.simulate_get("/health/ready"), 503)
+    result = api.post("/auth/login", {"email": "a@example.com", "password": "whatever-password"})
+    assert_problem(result, 503)
+    assert result.headers["retry-after"] == "1"
+    assert_problem(api.get("/health/ready"), 503)
 
 
 def test_refused_requests_return_their_connection_to_the_pool(
@@ -141,11 +128,9 @@ def test_refused_requests_return_their_connection_to_the_pool(
     assert api.get("/projects", as_=tenant.user).status_code == 200
 
 
-def test_unexpected_errors_are_500_without_internals(
-    api: Api, tenant: Tenant, app: falcon.App[falcon.Request, falcon.Response]
-) -> None:
+def test_unexpected_errors_are_500_without_internals(api: Api, tenant: Tenant, app: App) -> None:
     class Broken:
-        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
             raise RuntimeError("secret internals")
 
     app.add_route("/broken", Broken())
@@ -214,58 +199,68 @@ def test_head_answers_wherever_get_does_without_a_body(api: Api, tenant: Tenant)
     assert api.call("HEAD", "/auth/login").status_code == 405
 
 
-class SlowBody(io.RawIOBase):
-    """A request body that, while the app reads it, looks at what the database is doing."""
+def test_the_body_is_read_before_the_transaction_begins(
+    app: App, tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """The body arrives in pieces; while the app reads each, no transaction of it is open."""
+    data = json.dumps({"name": "Read first", "description": "x" * 1900}).encode()
+    pieces = [data[start : start + 256] for start in range(0, len(data), 256)]
+    open_transactions: list[object] = []
 
-    def __init__(self, data: bytes, owner: psycopg.Connection[tuple[object, ...]]) -> None:
-        self._data = io.BytesIO(data)
-        self._owner = owner
-        self.open_transactions: list[object] = []
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        row = self._owner.execute(
+    async def receive() -> dict[str, Any]:
+        if not pieces:
+            return {"type": "http.disconnect"}
+        row = owner.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
         ).fetchone()
-        self.open_transactions.append(row[0] if row else None)
-        return self._data.readinto(buffer)
+        open_transactions.append(row[0] if row else None)
+        piece = pieces.pop(0)
+        return {"type": "http.request", "body": piece, "more_body": bool(pieces)}
 
+    sent: list[dict[str, Any]] = []
 
-def test_the_body_is_read_before_the_transaction_begins(
-    app: falcon.App[Any, Any], tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
-) -> None:
-    data = json.dumps({"name": "Read first", "description": "x" * 1900}).encode()
-    body = SlowBody(data, owner)
-    environ = falcon.testing.create_environ(
-        method="POST",
-        path="/projects",
-        headers={**tenant.admin.headers, "Content-Type": "application/json", "Content-Length": str(len(data))},
-    )
-    environ["wsgi.input"] = io.BufferedReader(body, buffer_size=256)
-    answered: list[str] = []
-    app(environ, lambda status, headers, exc_info=None: answered.append(status))  # type: ignore[arg-type]
-    assert answered == ["201 Created"]
-    assert body.open_transactions
-    assert set(body.open_transactions) == {0}
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = {**tenant.admin.headers, "Content-Type": "application/json", "Content-Length": str(len(data))}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/projects",
+        "raw_path": b"/projects",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(name.lower().encode(), value.encode()) for name, value in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    run(app(scope, receive, send))
+    assert sent[0]["status"] == 201
+    assert len(open_transactions) == len(range(0, len(data), 256))
+    assert set(open_transactions) == {0}
 
 
 @pytest.mark.parametrize(("setting", "prepares"), [("true", True), ("false", False)])
-def test_prepared_statements_follow_the_setting(
-    database_url: str, passwords: Passwords, setting: str, prepares: bool
-) -> None:
+def test_prepared_statements_follow_the_setting(make_api: AppFactory, setting: str, prepares: bool) -> None:
     """Behind a transaction-mode pooler the API must prepare nothing (DB_PREPARED_STATEMENTS=false)."""
-    settings = settings_for(database_url, DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_PREPARED_STATEMENTS=setting)
-    with create_pool(settings, open_now=False) as pool:
-        api = Api(falcon.testing.TestClient(create_app(settings, pool, passwords)))
-        admin = api.register()
-        api.create_project(admin)
-        assert api.get("/projects", as_=admin).status_code == 200
+    api = make_api(DB_POOL_MIN_SIZE="1", DB_POOL_MAX_SIZE="1", DB_PREPARED_STATEMENTS=setting)
+    admin = api.register()
+    api.create_project(admin)
+    assert api.get("/projects", as_=admin).status_code == 200
+    pool = api.pool
+    assert pool is not None
+
+    async def prepared_by_the_pool() -> dict[str, Any] | None:
         # The pool's one connection served every request above: what has it prepared?
-        with pool.connection() as connection:
-            prepared = connection.execute("SELECT count(*) AS n FROM pg_prepared_statements").fetchone()
+        async with pool.connection() as connection:
+            cursor = await connection.execute("SELECT count(*) AS n FROM pg_prepared_statements")
+            return await cursor.fetchone()
+
+    prepared = run(prepared_by_the_pool())
     assert prepared is not None
     assert (prepared["n"] > 0) is prepares
 
@@ -292,13 +287,13 @@ def test_an_exhausted_pool_answers_503_within_its_timeout(make_api: AppFactory, 
     admin = api.register()
     pool = api.pool
     assert pool is not None
-    held = pool.getconn()  # the pool's only connection, taken by a request that never ends
+    held = run(pool.getconn())  # the pool's only connection, taken by a request that never ends
     try:
         started = time.monotonic()
         result = api.get("/projects", as_=admin)
         waited = time.monotonic() - started
     finally:
-        pool.putconn(held)
+        run(pool.putconn(held))
     assert_problem(result, 503)
     assert result.headers["retry-after"] == "1"
     assert 0.9 <= waited < 3

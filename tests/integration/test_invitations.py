@@ -8,8 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from api.database import Database
-from tests.integration.conftest import PASSWORD, Api, Tenant, begin_as
+from tests.integration.conftest import PASSWORD, Api, SqlDatabase, Tenant, begin_as
 
 
 def test_invitation_response_and_storage(
@@ -157,13 +156,12 @@ def test_a_valid_invitation_for_a_registered_email_points_to_login(
 
 def test_parallel_invitations_to_one_email_leave_one_pending(api: Api, tenant: Tenant) -> None:
     roles = ["READ_ONLY", "ORG_USER", "ORG_ADMIN"] * 7
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(
-            pool.map(
-                lambda role: api.post("/invitations", {"email": "race@example.com", "role": role}, as_=tenant.admin),
-                roles,
-            )
-        )
+    results = api.parallel(
+        [
+            ("POST", "/invitations", {"json": {"email": "race@example.com", "role": role}, "as_": tenant.admin})
+            for role in roles
+        ]
+    )
     assert [r.status_code for r in results] == [201] * len(roles)
     pending = api.get("/invitations", as_=tenant.admin).json["items"]
     assert len(pending) == 1
@@ -178,7 +176,7 @@ def test_parallel_invitations_to_one_email_leave_one_pending(api: Api, tenant: T
         assert register.status_code == (201 if result.json["id"] == pending[0]["id"] else 404)
 
 
-def test_concurrent_invitation_transactions_queue_on_the_address(database: Database, tenant: Tenant) -> None:
+def test_concurrent_invitation_transactions_queue_on_the_address(database: SqlDatabase, tenant: Tenant) -> None:
     """Two transactions that invite one address at the same time: the second waits for the
     first, then supersedes it. Deterministic, unlike the HTTP race above."""
     params = {"email": "queued@example.com", "role": "ORG_USER", "ttl_seconds": 60}

@@ -8,8 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from api.database import Database
-from tests.integration.conftest import Api, Tenant, begin_as
+from tests.integration.conftest import Api, SqlDatabase, Tenant, begin_as
 
 
 def test_another_tenants_project_is_404_for_every_method_and_unchanged(
@@ -85,7 +84,7 @@ TENANT_TABLES = ["projects", "organization_memberships", "invitations", "users"]
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
 def test_a_query_without_where_clause_sees_only_the_context_tenant(
-    api: Api, database: Database, tenant: Tenant, other_tenant: Tenant, table: str
+    api: Api, database: SqlDatabase, tenant: Tenant, other_tenant: Tenant, table: str
 ) -> None:
     """What if a Python query forgot its filter? Policies still return only tenant A's rows."""
     api.create_project(tenant.admin, "A")
@@ -108,7 +107,7 @@ def test_a_query_without_where_clause_sees_only_the_context_tenant(
 
 
 @pytest.mark.parametrize("table", TENANT_TABLES)
-def test_no_context_means_no_rows(api: Api, database: Database, tenant: Tenant, table: str) -> None:
+def test_no_context_means_no_rows(api: Api, database: SqlDatabase, tenant: Tenant, table: str) -> None:
     api.create_project(tenant.admin, "A")
     transaction = begin_as(database, None, read_only=True)
     try:
@@ -119,7 +118,7 @@ def test_no_context_means_no_rows(api: Api, database: Database, tenant: Tenant, 
 
 
 def test_writes_into_another_tenant_are_refused_by_the_database(
-    database: Database, tenant: Tenant, other_tenant: Tenant
+    database: SqlDatabase, tenant: Tenant, other_tenant: Tenant
 ) -> None:
     transaction = begin_as(database, tenant.admin, read_only=False)
     try:
@@ -132,7 +131,7 @@ def test_writes_into_another_tenant_are_refused_by_the_database(
         transaction.end(commit=False)
 
 
-def test_a_read_only_request_transaction_refuses_writes(database: Database, tenant: Tenant) -> None:
+def test_a_read_only_request_transaction_refuses_writes(database: SqlDatabase, tenant: Tenant) -> None:
     transaction = begin_as(database, tenant.admin, read_only=True)
     try:
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):

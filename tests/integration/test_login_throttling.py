@@ -4,17 +4,17 @@ size; and password hashing under a per-process limit."""
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 import falcon.testing
 from argon2 import PasswordHasher
 
 from api.auth.passwords import Passwords
-from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql
+from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql, run
 
 WRONG = "not the password at all"
 
@@ -25,12 +25,10 @@ class CountingPasswords(Passwords):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.verified = 0
-        self._lock = threading.Lock()
 
-    def verify(self, stored_hash: str | None, password: str) -> bool:
-        matched = super().verify(stored_hash, password)  # raises HashingBusy before any check
-        with self._lock:
-            self.verified += 1
+    async def verify(self, stored_hash: str | None, password: str) -> bool:
+        matched = await super().verify(stored_hash, password)  # raises HashingBusy before any check
+        self.verified += 1
         return matched
 
 
@@ -70,8 +68,8 @@ def test_parallel_guesses_get_at_most_the_limit_of_password_checks(make_api: App
     api = make_api(passwords, LOGIN_MAX_FAILURES="10")
     target = api.register("target@example.com")
     passwords.verified = 0
-    with ThreadPoolExecutor(max_workers=10) as pool:
-        statuses = list(pool.map(lambda _: login(api, target.email).status_code, range(30)))
+    guess = ("POST", "/auth/login", {"json": {"email": target.email, "password": WRONG}})
+    statuses = [result.status_code for result in api.parallel([guess] * 30)]
     assert passwords.verified == 10
     assert statuses.count(401) == passwords.verified
     assert statuses.count(429) == 30 - passwords.verified
@@ -203,29 +201,36 @@ def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, o
     passwords = CountingPasswords(hasher=hasher, wait_seconds=0.1)
     api = make_api(passwords)
     owner.execute(
-        "INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [passwords.hash(PASSWORD)]
+        "INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [run(passwords.hash(PASSWORD))]
     )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        first = pool.submit(login, api, "slow@example.com")
-        assert hasher.checking.wait(timeout=10)  # the one slot is taken
-        busy = login(api, "slow@example.com")
+    clients = falcon.testing.ASGIConductor(api.client.app)
+
+    async def log_in() -> falcon.testing.Result:
+        return await clients.simulate_post("/auth/login", json={"email": "slow@example.com", "password": WRONG})
+
+    async def scenario() -> None:
+        first = asyncio.create_task(log_in())
+        # The one slot is taken: its check waits on the hashing thread, not on the event loop.
+        assert await asyncio.get_running_loop().run_in_executor(None, hasher.checking.wait, 10)
+        busy = await log_in()
         assert busy.status_code == 503
         assert busy.headers["retry-after"] == "1"
         assert busy.headers["content-type"] == "application/problem+json"
-        registering = api.post(
-            "/auth/register", {"email": "new@example.com", "password": PASSWORD, "organization_name": "N"}
+        registering = await clients.simulate_post(
+            "/auth/register", json={"email": "new@example.com", "password": PASSWORD, "organization_name": "N"}
         )
         assert registering.status_code == 503
         # Past the queue (1 waiting by default), refusals come at once instead of after the wait.
-        with ThreadPoolExecutor(max_workers=1) as waiters:
-            waiting = waiters.submit(login, api, "slow@example.com")
-            time.sleep(0.02)
-            started = time.monotonic()
-            assert login(api, "slow@example.com").status_code == 503
-            assert time.monotonic() - started < 0.09
-            assert waiting.result().status_code == 503
+        waiting = asyncio.create_task(log_in())
+        await asyncio.sleep(0.02)
+        started = time.monotonic()
+        assert (await log_in()).status_code == 503
+        assert time.monotonic() - started < 0.09
+        assert (await waiting).status_code == 503
         hasher.go_on.set()
-        assert first.result().status_code == 401
+        assert (await first).status_code == 401
+
+    run(scenario())
     assert passwords.verified == 1
     # The refused attempt was given back: only the one that was checked counts.
     counted = owner.execute("SELECT max(failures) FROM iam.login_throttle").fetchone()

@@ -8,8 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from api.database import Database
-from tests.integration.conftest import Api, Session, Tenant, begin_as
+from tests.integration.conftest import Api, SqlDatabase, Tenant, begin_as
 
 
 def test_members_list_shape(api: Api, tenant: Tenant) -> None:
@@ -50,7 +49,7 @@ def test_the_last_admin_cannot_be_demoted_or_removed(api: Api, tenant: Tenant) -
 
 
 def test_last_admin_rule_holds_for_concurrent_demotions_in_the_database(
-    database: Database, api: Api, tenant: Tenant
+    database: SqlDatabase, api: Api, tenant: Tenant
 ) -> None:
     """Two admins demote each other in overlapping transactions: the second must wait for
     the first and then fail, never leaving the organization without an admin."""
@@ -86,21 +85,13 @@ def test_last_admin_rule_holds_for_concurrent_demotions_in_the_database(
 @pytest.mark.parametrize("attempt", range(3))
 def test_last_admin_rule_holds_for_concurrent_http_requests(api: Api, tenant: Tenant, attempt: int) -> None:
     api.patch(f"/members/{tenant.user.user_id}", {"role": "ORG_ADMIN"}, as_=tenant.admin)
-    start = threading.Barrier(2)
-    statuses: list[int] = []
-
-    def remove(actor: Session, target: Session) -> None:
-        start.wait()
-        statuses.append(api.delete(f"/members/{target.user_id}", as_=actor).status_code)
-
-    threads = [
-        threading.Thread(target=remove, args=(tenant.admin, tenant.user)),
-        threading.Thread(target=remove, args=(tenant.user, tenant.admin)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=20)
+    removals = api.parallel(
+        [
+            ("DELETE", f"/members/{tenant.user.user_id}", {"as_": tenant.admin}),
+            ("DELETE", f"/members/{tenant.admin.user_id}", {"as_": tenant.user}),
+        ]
+    )
+    statuses = [result.status_code for result in removals]
     # Whichever ran second was refused by the database one way or another: it waited on the
     # organization lock and hit the rule (409), or its own membership was already gone when
     # its request began (401) or when its DELETE ran (the policy no longer granted it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 
@@ -20,10 +21,14 @@ def test_hashes_run_on_threads_of_lower_priority() -> None:
             return super().hash(password, salt=salt)
 
     passwords = Passwords(Observing(time_cost=1, memory_cost=8, parallelism=1))
-    stored = passwords.hash("a password of twelve")
-    assert passwords.verify(stored, "a password of twelve")
-    assert not passwords.verify(stored, "another password")
-    assert not passwords.verify(None, "a password of twelve")
+
+    async def hash_and_check() -> None:
+        stored = await passwords.hash("a password of twelve")
+        assert await passwords.verify(stored, "a password of twelve")
+        assert not await passwords.verify(stored, "another password")
+        assert not await passwords.verify(None, "a password of twelve")
+
+    asyncio.run(hash_and_check())
     name, niceness = seen[-1]
     assert name.startswith("argon2")
     assert niceness >= HASHING_NICENESS
