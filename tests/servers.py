@@ -80,12 +80,13 @@ def gunicorn_command(env: dict[str, str], port: int) -> list[str]:
 
 
 def granian_command(env: dict[str, str], port: int) -> list[str]:
-    """The WSGI app in granian, with as many processes and threads as gunicorn gets."""
+    """The same served app (the front and the ASGI app, api/serving/asgi.py) in granian, with
+    as many processes as gunicorn gets; each runs the app on one event loop, as gunicorn's do."""
     return [
         str(Path(sys.executable).parent / "granian"),
-        *("--interface", "wsgi", "--factory", "--host", "127.0.0.1", "--port", str(port)),
-        *("--workers", env.get("WEB_CONCURRENCY", "2"), "--blocking-threads", env.get("GUNICORN_THREADS", "8")),
-        "api.app:get_app",
+        *("--interface", "asgi", "--factory", "--host", "127.0.0.1", "--port", str(port)),
+        *("--workers", env.get("WEB_CONCURRENCY", "2"), "--runtime-threads", "1", "--loop", "uvloop"),
+        "api.serving.asgi:get_asgi_app",
     ]
 
 

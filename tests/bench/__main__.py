@@ -1,7 +1,13 @@
 """`make bench`: the API under its production server configuration, driven by wrk over
 loopback, beside the database's own limit for the same transactions (pgbench, as iam_api,
-prepared), plus a login flood, memory per worker and a scaling line. Prints one table and
-writes the results as JSON under .bench/ (git-ignored).
+prepared), plus a login flood, memory per worker and a scaling line; the same app under
+granian beside gunicorn; latency at a fixed rate (open loop); the same reads while hostile
+clients hold connections and bodies; and issue 17's targets, passed or not. Prints one
+table and writes the results as JSON under .bench/ (git-ignored).
+
+The reads (GET /projects/{id}, GET /auth/me) come from a crowd: every seeded tenant's
+admin, with a session and a token each, reading one of their own projects, at random. The
+server's CPU counts every process of it (the master too), and PostgreSQL's its backends.
 
 Ratios within one run are what to compare: absolute numbers drift on shared machines.
 The server is TEST_DATABASE_URL, else DATABASE_URL, else the embedded PostgreSQL; the
@@ -34,6 +40,8 @@ from db.migrate import upgrade
 from db.queries import QUERIES
 from db.schema_snapshot import pg_tool
 from db.seed_data import BENCH_PASSWORD, BENCH_SESSIONS, Focus, focus, refresh_token, seed
+from tests.bench.attacks import idle_and_trickling, large_bodies
+from tests.bench.open_loop import open_loop
 from tests.servers import database_server, granian_command, running_gunicorn
 
 LUA = Path(__file__).parent / "lua"
@@ -344,6 +352,40 @@ def login_flood(url: str, env: dict[str, str], me_env: dict[str, str]) -> Result
     return {"me": me, "login": flood}
 
 
+def crowd_files(
+    database_url: str, folder: Path, tokens: AccessTokens, focus_organization: uuid.UUID
+) -> dict[str, Path]:
+    """A session for every tenant's admin but the focus tenant's, and two files of
+    "token path" lines: each admin reading one of their projects, and reading /auth/me."""
+    with psycopg.connect(database_url) as connection:
+        connection.execute("ALTER TABLE iam.sessions DISABLE TRIGGER USER")
+        rows = connection.execute(
+            """INSERT INTO iam.sessions (user_id, organization_id, expires_at)
+               SELECT m.user_id, m.organization_id, now() + interval '10 years'
+               FROM iam.organization_memberships AS m
+               WHERE m.role = 'ORG_ADMIN' AND m.organization_id <> %s
+               RETURNING id, user_id, organization_id""",
+            [focus_organization],
+        ).fetchall()
+        connection.execute("ALTER TABLE iam.sessions ENABLE TRIGGER USER")
+        projects: dict[uuid.UUID, uuid.UUID] = dict(
+            connection.execute(
+                "SELECT DISTINCT ON (organization_id) organization_id, id FROM iam.projects"
+                " ORDER BY organization_id, id"
+            ).fetchall()
+        )
+    items, me = [], []
+    for session_id, user_id, organization_id in rows:
+        token = tokens.issue(user_id, organization_id, "ORG_ADMIN", session_id)
+        me.append(f"{token} /auth/me")
+        if organization_id in projects:
+            items.append(f"{token} /projects/{projects[organization_id]}")
+    paths = {"items": folder / "crowd-items.txt", "me": folder / "crowd-me.txt"}
+    paths["items"].write_text("\n".join(items) + "\n")
+    paths["me"].write_text("\n".join(me) + "\n")
+    return paths
+
+
 def worker_rss_mb(workers: list[int]) -> list[float]:
     sizes = []
     for pid in workers:
@@ -362,9 +404,11 @@ def run() -> Result:
         upgrade(database_url)
         seed(database_url, SCALES[0])
         target = focus(database_url)
-        token = AccessTokens(
+        tokens = AccessTokens(
             keys=[secret_key(secret, signing=True)], issuer="tenant-iam", audience="tenant-iam-api", ttl_seconds=86400
-        ).issue(target.admin_id, target.organization_id, "ORG_ADMIN", target.session_ids[0])
+        )
+        token = tokens.issue(target.admin_id, target.organization_id, "ORG_ADMIN", target.session_ids[0])
+        crowd = crowd_files(database_url, folder, tokens, target.organization_id)
         # The database's limit first: its refresh transaction needs refresh tokens still live.
         limits = {
             name: pgbench(database_url, script, folder)
@@ -388,11 +432,7 @@ def run() -> Result:
         refresh_tokens = [refresh_token(n) for n in range(1, BENCH_SESSIONS)]
         half = len(refresh_tokens) // 2
         endpoints: dict[str, tuple[str, dict[str, str], int]] = {
-            "GET /projects/{id}": (
-                "get.lua",
-                {**bench_env, "BENCH_PATH": f"/projects/{target.project_ids[0]}"},
-                CONNECTIONS,
-            ),
+            "GET /projects/{id}": ("crowd.lua", {"BENCH_CROWD": str(crowd["items"])}, CONNECTIONS),
             "GET /projects?limit=50": ("get.lua", {**bench_env, "BENCH_PATH": "/projects?limit=50"}, CONNECTIONS),
             "POST /projects": ("create_project.lua", bench_env, CONNECTIONS),
             "PATCH /projects/{id}": (
@@ -400,7 +440,7 @@ def run() -> Result:
                 {**bench_env, "BENCH_IDS": ",".join(map(str, target.project_ids))},
                 CONNECTIONS,
             ),
-            "GET /auth/me": ("get.lua", {**bench_env, "BENCH_PATH": "/auth/me"}, CONNECTIONS),
+            "GET /auth/me": ("crowd.lua", {"BENCH_CROWD": str(crowd["me"])}, CONNECTIONS),
             # Its warm-up spends sessions of its own: a spent refresh token revokes its session.
             "POST /auth/refresh": ("refresh.lua", {"BENCH_REFRESH": ",".join(refresh_tokens[half:])}, CONNECTIONS),
             # Argon2-bound by design: as many clients as the two workers have hashing slots.
@@ -408,13 +448,25 @@ def run() -> Result:
         }
         with running_gunicorn(env, folder / "server.log") as (url, server_process):
             workers = children(server_process.pid)
+            server_pids = [server_process.pid, *workers]
             table = {}
             for name, (script, script_env, connections) in endpoints.items():
                 warm_up = {**script_env, "BENCH_REFRESH": ",".join(refresh_tokens[:half])}
-                result = measured(url, script, script_env, warm_up, workers, database_url, connections=connections)
+                result = measured(url, script, script_env, warm_up, server_pids, database_url, connections=connections)
                 result["pgbench_tps"] = limits[name]
                 result["ratio"] = result["requests_per_second"] / limits[name]
                 table[name] = result
+            items = endpoints["GET /projects/{id}"]
+            # Latency at a fixed rate: 60% of the closed-loop peak, whatever the machine gives today.
+            fixed_rate = open_loop(
+                url, crowd["items"], rate=round(0.6 * table["GET /projects/{id}"]["requests_per_second"])
+            )
+            with idle_and_trickling(url) as held:
+                besieged = measured(url, items[0], items[1], items[1], server_pids, database_url)
+                besieged.update(held)
+            with large_bodies(url):
+                time.sleep(1)
+                attacked_rss = worker_rss_mb(workers)
             flood = login_flood(
                 url,
                 {"BENCH_EMAIL": target.admin_email, "BENCH_PASSWORD": BENCH_PASSWORD},
@@ -422,23 +474,48 @@ def run() -> Result:
             )
             rss = worker_rss_mb(workers)
             scaling = scaling_line(url, database_url, target, bench_env)
-        # The alternative: faster, but its WSGI threads read trickling bodies themselves, so
-        # slow clients can hold them (see the README); not the default.
+        # The same app (the same front) under granian: Rust HTTP parsing. Faster, but its own
+        # refusals bypass the connection guard, the CORS headers and the request lines.
         alternative = {}
         with running_gunicorn(env, folder / "granian.log", granian_command) as (url, server_process):
-            workers = [server_process.pid, *children(server_process.pid)]
-            for name in ("GET /projects/{id}", "GET /projects?limit=50", "POST /projects", "GET /auth/me"):
+            server_pids = [server_process.pid, *children(server_process.pid)]
+            for name in ("GET /projects/{id}", "GET /auth/me"):
                 script, script_env, connections = endpoints[name]
-                result = measured(url, script, script_env, script_env, workers, database_url, connections=connections)
+                result = measured(
+                    url, script, script_env, script_env, server_pids, database_url, connections=connections
+                )
                 result["ratio"] = result["requests_per_second"] / limits[name]
                 alternative[name] = result
     return {
         "endpoints": table,
-        "login_flood": flood,
+        "fixed_rate": fixed_rate,
+        "besieged": besieged,
         "worker_rss_mb": rss,
+        "worker_rss_under_large_bodies_mb": attacked_rss,
+        "login_flood": flood,
         "scaling": scaling,
         "alternative_granian": alternative,
     }
+
+
+def targets(results: Result) -> list[tuple[str, bool, str]]:
+    """Issue 17's targets for GET /projects/{id}: (what, met, measured)."""
+    item = results["endpoints"]["GET /projects/{id}"]
+    besieged = results["besieged"]
+    kept = besieged["requests_per_second"] / item["requests_per_second"]
+    rss, attacked = max(results["worker_rss_mb"]), max(results["worker_rss_under_large_bodies_mb"])
+    return [
+        ("GET /projects/{id} at least 0.25 of pgbench", item["ratio"] >= 0.25, f"{item['ratio']:.2f}"),
+        (
+            "GET /projects/{id} at least 2,000 req/s",
+            item["requests_per_second"] >= 2000,
+            f"{item['requests_per_second']:.0f}",
+        ),
+        ("GET /projects/{id} p99 under 25 ms at 32 connections", item["p99_ms"] < 25, f"{item['p99_ms']:.1f} ms"),
+        ("the same with 5,000 idle and 16 trickling clients, within 10%", kept >= 0.9, f"{kept:.2f} of it"),
+        ("worker RSS under 80 MB after the bench", rss < 80, f"{rss:.0f} MB"),
+        ("worker RSS under 150 MB under 400 large bodies", attacked < 150, f"{attacked:.0f} MB"),
+    ]
 
 
 def commit() -> str:
@@ -463,13 +540,33 @@ def report(results: Result) -> list[str]:
         f"({me['requests_per_second']:.0f} req/s; logins {login['requests_per_second']:.0f}/s, "
         f"{login['errors']} refused with 503)"
     )
-    lines.append("the same on granian (WSGI, same processes and threads), for comparison only:")
-    for name, r in results["alternative_granian"].items():
-        lines.append(
-            f"  {name:<22}{r['requests_per_second']:>8.0f}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['errors']:>8}"
-            f"{'':>13}{r['ratio']:>13.2f}{r['python_cpu_ms']:>11.2f} (server)"
-        )
-    lines.append("resident memory per worker: " + ", ".join(f"{mb:.0f} MB" for mb in results["worker_rss_mb"]))
+    fixed, besieged = results["fixed_rate"], results["besieged"]
+    lines.append(
+        f"GET /projects/{{id}} at a fixed {fixed['rate']:.0f} req/s (open loop, 32 connections): "
+        f"p50 {fixed['p50_ms']:.1f} ms, p99 {fixed['p99_ms']:.1f} ms, max {fixed['max_ms']:.1f} ms, "
+        f"{fixed['errors']} errors"
+    )
+    lines.append(
+        f"GET /projects/{{id}} with {besieged['idle_opened']} idle and 16 trickling clients: "
+        f"{besieged['requests_per_second']:.0f} req/s, p99 {besieged['p99_ms']:.1f} ms, {besieged['errors']} errors"
+    )
+    lines.append("serving models, side by side (the same app, front and processes):")
+    for label, rows in (
+        ("gunicorn asyncio worker", {k: results["endpoints"][k] for k in ("GET /projects/{id}", "GET /auth/me")}),
+        ("granian (Rust HTTP)", results["alternative_granian"]),
+    ):
+        for name, r in rows.items():
+            database = f"{r['database_cpu_ms']:.2f}" if r["database_cpu_ms"] is not None else "?"
+            lines.append(
+                f"  {label:<24}{name:<20}{r['requests_per_second']:>7.0f} req/s  p50 {r['p50_ms']:>5.1f}"
+                f"  p99 {r['p99_ms']:>6.1f}  ratio {r['ratio']:.2f}  CPU ms/req {r['python_cpu_ms']:.2f} + {database}"
+            )
+    lines.append(
+        "resident memory per worker: "
+        + ", ".join(f"{mb:.0f} MB" for mb in results["worker_rss_mb"])
+        + "; while 400 clients held large bodies: "
+        + ", ".join(f"{mb:.0f} MB" for mb in results["worker_rss_under_large_bodies_mb"])
+    )
     lines.append("scaling (projects in the table: GET /projects/{id} and ?limit=50 p50/p99 at 8 connections):")
     for s in results["scaling"]:
         lines.append(
@@ -477,6 +574,9 @@ def report(results: Result) -> list[str]:
             f"list {s['list']['p50_ms']:.1f}/{s['list']['p99_ms']:.1f} ms; "
             f"plans: item {' > '.join(s['item_plan'])}; list {' > '.join(s['list_plan'])}"
         )
+    lines.append("targets (issue 17):")
+    for what, met, measured_value in targets(results):
+        lines.append(f"  [{'pass' if met else 'FAIL'}] {what}: {measured_value}")
     return lines
 
 
