@@ -461,19 +461,20 @@ def run() -> Result:
             fixed_rate = open_loop(
                 url, crowd["items"], rate=round(0.6 * table["GET /projects/{id}"]["requests_per_second"])
             )
+            flood = login_flood(
+                url,
+                {"BENCH_EMAIL": target.admin_email, "BENCH_PASSWORD": BENCH_PASSWORD},
+                {**bench_env, "BENCH_PATH": "/auth/me"},
+            )
+            scaling = scaling_line(url, database_url, target, bench_env)
+            # Memory after the ordinary traffic; the attacks come last (a heap keeps its peak).
+            rss = worker_rss_mb(workers)
             with idle_and_trickling(url) as held:
                 besieged = measured(url, items[0], items[1], items[1], server_pids, database_url)
                 besieged.update(held)
             with large_bodies(url):
                 time.sleep(1)
                 attacked_rss = worker_rss_mb(workers)
-            flood = login_flood(
-                url,
-                {"BENCH_EMAIL": target.admin_email, "BENCH_PASSWORD": BENCH_PASSWORD},
-                {**bench_env, "BENCH_PATH": "/auth/me"},
-            )
-            rss = worker_rss_mb(workers)
-            scaling = scaling_line(url, database_url, target, bench_env)
         # The same app (the same front) under granian: Rust HTTP parsing. Faster, but its own
         # refusals bypass the connection guard, the CORS headers and the request lines.
         alternative = {}
