@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import version
+from typing import Any
 
 import falcon
 import falcon.asgi
@@ -22,7 +23,7 @@ from api.auth.access_tokens import AccessTokens
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
 from api.auth.sessions import SessionIssuer
-from api.context import TransactionMiddleware, declared_security
+from api.context import TransactionMiddleware, abandon, declared_security
 from api.database import Database, Pool, create_pool
 from api.http.cors import Cors
 from api.http.cursors import Cursors
@@ -49,7 +50,16 @@ from api.resources.sessions import LogoutResource, RefreshResource, SessionsReso
 from api.settings import Settings
 from db.revisions import head_revision
 
-App = falcon.asgi.App[Request, Response]
+
+class App(falcon.asgi.App[Request, Response]):
+    """Falcon's ASGI app, which also ends a request's transaction when the call is cancelled
+    mid-request (the client went away): Falcon runs no middleware for a cancelled call."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # type: ignore[override]
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await abandon(scope)
 
 
 def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = None) -> App:
@@ -73,7 +83,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     if settings.cors_allowed_origins:
         middleware.append(Cors(settings.cors_allowed_origins))
     middleware.append(TransactionMiddleware(database, tokens))
-    app = falcon.asgi.App(middleware=middleware)
+    app = App(middleware=middleware)
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)
 

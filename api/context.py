@@ -39,6 +39,8 @@ from db.queries import QUERIES
 Responder = TypeVar("Responder", bound=Callable[..., Any])
 
 SESSION_ENDED = "The session has ended, or its user is no longer an active member of its organization."
+# Where the request's open transaction is kept in its ASGI scope, for `abandon`.
+OPEN_TRANSACTION = "tenant_iam.transaction"
 
 
 class Access(enum.Enum):
@@ -213,6 +215,7 @@ class TransactionMiddleware:
             request_id=req.context.request_id,
             subject=req.context.subject,
         )
+        req.scope[OPEN_TRANSACTION] = req.context.transaction
         if req.context.caller is None:
             TOKEN_REJECTIONS.labels("session_ended").inc()
             raise unauthorized(SESSION_ENDED)
@@ -222,6 +225,7 @@ class TransactionMiddleware:
         if transaction is None:
             return
         req.context.transaction = None
+        req.scope.pop(OPEN_TRANSACTION, None)
         try:
             await transaction.end(commit=req_succeeded)
         except psycopg.Error as exc:
@@ -251,3 +255,14 @@ class TransactionMiddleware:
                 headers=retry if status == 503 else None,
             )
             answer_with_problem(req, resp, refused)
+
+
+async def abandon(scope: dict[str, Any]) -> None:
+    """Rolls back a request's transaction that nothing ended: the request was cancelled (its
+    client went away and the server cancelled the call) between BEGIN and process_response,
+    which then never ran. Without this its connection would stay out of the pool, idle in
+    transaction, for good."""
+    transaction: Transaction | None = scope.pop(OPEN_TRANSACTION, None)
+    if transaction is not None:
+        with suppress(psycopg.Error):
+            await transaction.end(commit=False)

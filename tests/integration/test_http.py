@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -298,3 +299,36 @@ def test_an_exhausted_pool_answers_503_within_its_timeout(make_api: AppFactory, 
     assert result.headers["retry-after"] == "1"
     assert 0.9 <= waited < 3
     assert api.get("/projects", as_=admin).status_code == 200
+
+
+def test_a_cancelled_request_gives_its_connection_back(
+    make_api: AppFactory, database_url: str, owner: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """A client that goes away mid-request gets its call cancelled by the server: Falcon runs
+    no middleware then, and the transaction must still end and its connection come back."""
+    api = make_api(DB_POOL_MAX_SIZE="1", DB_LOCK_TIMEOUT_MS="20000", DB_STATEMENT_TIMEOUT_MS="20000")
+    admin = api.register()
+    project = api.create_project(admin)
+    path = f"/projects/{project['id']}"
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("SELECT 1 FROM iam.projects WHERE id = %s FOR UPDATE", [project["id"]])
+
+        async def cancel_a_waiting_patch() -> None:
+            clients = falcon.testing.ASGIConductor(api.client.app)
+            patch = asyncio.create_task(clients.simulate_patch(path, json={"name": "never"}, headers=admin.headers))
+            await asyncio.sleep(0.5)  # inside its transaction, waiting for the row lock
+            patch.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await patch
+
+        run(cancel_a_waiting_patch())
+        blocker.rollback()
+    # The pool's only connection is back: the next request is served, and nothing is left open.
+    after = api.get(path, as_=admin)
+    assert after.status_code == 200, after.json
+    assert after.json["name"] == project["name"]
+    left_open = owner.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND state LIKE 'idle in transaction%%' AND pid <> pg_backend_pid()"
+    ).fetchone()
+    assert left_open == (0,)
