@@ -126,42 +126,28 @@ class WholeBodies:
                 await linger(receive)
             await send_problem(scope, send, 413, f"The body must be at most {MAX_BODY_BYTES} bytes.", "body_too_large")
             return
-        held = 0
+        reading = BodyReading(self._budget)
         try:
-            async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
-                chunks: list[bytes] = []
-                while True:
-                    message = await receive()
-                    if message["type"] != "http.request":
-                        return  # the client went away
-                    chunk = message.get("body", b"")
-                    if held + len(chunk) > MAX_BODY_BYTES:
-                        raise TooLarge
-                    if not self._budget.take(len(chunk)):
-                        raise OverBudget
-                    held += len(chunk)
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        break
-            body = b"".join(chunks)
-            del chunks
+            body = await reading.whole(receive)
+            if body is None:
+                return  # the client went away
         except TimeoutError:
-            self._budget.give_back(held)
-            await send_problem(
-                scope, send, 408, f"The body did not arrive within {BODY_TIMEOUT_SECONDS} s.", "body_timeout"
-            )
+            detail = f"The body did not arrive within {BODY_TIMEOUT_SECONDS} s."
+            await send_problem(scope, send, 408, detail, "body_timeout")
             return
         except TooLarge:
-            self._budget.give_back(held)
+            reading.give_back()
             await linger(receive)
             await send_problem(scope, send, 413, f"The body must be at most {MAX_BODY_BYTES} bytes.", "body_too_large")
             return
         except OverBudget:
-            self._budget.give_back(held)
-            await send_problem(
-                scope, send, 503, "The server is holding too many request bodies; retry shortly.", "body_budget", True
-            )
+            reading.give_back()
+            detail = "The server is holding too many request bodies; retry shortly."
+            await send_problem(scope, send, 503, detail, "body_budget", retry=True)
             return
+        finally:
+            if reading.failed:
+                reading.give_back()
 
         replayed = False
 
@@ -175,7 +161,40 @@ class WholeBodies:
         try:
             await self._app(scope, replay, send)
         finally:
-            self._budget.give_back(held)
+            reading.give_back()
+
+
+class BodyReading:
+    """One request's body as it is read, and the part of the budget it holds: given back
+    once, whichever way the request ends (refused, abandoned, or answered)."""
+
+    def __init__(self, budget: BodyBudget) -> None:
+        self._budget = budget
+        self._held = 0
+        self.failed = True  # until whole() returns a body
+
+    async def whole(self, receive: Receive) -> bytes | None:
+        """The whole body, or None if the client left; TooLarge, OverBudget or TimeoutError."""
+        chunks: list[bytes] = []
+        async with asyncio.timeout(BODY_TIMEOUT_SECONDS):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None
+                chunk = message.get("body", b"")
+                if self._held + len(chunk) > MAX_BODY_BYTES:
+                    raise TooLarge
+                if not self._budget.take(len(chunk)):
+                    raise OverBudget
+                self._held += len(chunk)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    self.failed = False
+                    return b"".join(chunks)
+
+    def give_back(self) -> None:
+        self._budget.give_back(self._held)
+        self._held = 0
 
 
 async def linger(receive: Receive) -> None:
