@@ -663,7 +663,8 @@ BEGIN
     FROM iam.organization_memberships AS m
     JOIN iam.users AS u ON u.id = m.user_id
     JOIN iam.organizations AS o ON o.id = m.organization_id
-    WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND u.is_active;
+    WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND u.is_active
+    FOR SHARE OF m, u;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'not an active member of that organization'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'session_membership_required';
