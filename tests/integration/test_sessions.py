@@ -186,6 +186,34 @@ def test_switching_organization_opens_a_session_there(api: Api, tenant: Tenant, 
     assert api.post("/auth/switch-organization", {"organization_id": "nope"}, as_=tenant.user).status_code == 422
 
 
+def test_switching_to_the_current_organization_keeps_the_session(api: Api, tenant: Tenant, owner: Sql) -> None:
+    """Any member could open hundreds of sessions a second (and as many session.created
+    events) by switching to where they already are; now that is the same session."""
+
+    def sessions_and_events() -> tuple[object, ...]:
+        row = owner.execute(
+            "SELECT (SELECT count(*) FROM iam.sessions WHERE user_id = %(u)s),"
+            " (SELECT count(*) FROM iam.audit_events"
+            "  WHERE action = 'session.created' AND new_values->>'user_id' = %(u)s::text)",
+            {"u": tenant.reader.user_id},
+        ).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    before = sessions_and_events()
+    here = {"organization_id": tenant.reader.organization_id}
+    answers = [api.post("/auth/switch-organization", here, as_=tenant.reader) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert {answer.json["session_id"] for answer in answers} == {tenant.reader.session_id}
+    assert sessions_and_events() == before
+    # Each answer rotated the session's refresh token: only the newest refreshes, and the
+    # first one, presented again, is reuse.
+    latest = api.session_of(answers[-1])
+    assert api.get("/auth/me", as_=latest).status_code == 200
+    assert refresh(api, latest.refresh_token).status_code == 200
+    assert refresh(api, tenant.reader.refresh_token).status_code == 401
+
+
 def test_password_change_ends_every_other_session(api: Api, tenant: Tenant, other_tenant: Tenant, owner: Sql) -> None:
     token = api.invite(other_tenant.admin, tenant.user.email, "ORG_USER")
     api.post("/invitations/accept", {"token": token}, as_=tenant.user)

@@ -1,5 +1,6 @@
-"""Sessions open under a share lock on the membership and the user: a concurrent removal or
-deactivation cannot leave a live session behind.
+"""Sessions open under a share lock on the membership and the user (a concurrent removal or
+deactivation cannot leave a live session behind), and switching to one's own organization
+keeps the current session.
 
 Revision ID: 0008
 Revises: 0007

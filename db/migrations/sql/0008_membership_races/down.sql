@@ -32,3 +32,19 @@ BEGIN
                         member.organization_name, member.role, new_expires_at;
 END
 $$;
+
+CREATE OR REPLACE FUNCTION iam.switch_organization(
+    p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet
+) RETURNS TABLE (session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text,
+                expires_at timestamptz)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
+DECLARE
+    me uuid := iam.signed_in_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT * FROM iam.start_session(
+        me, p_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
+END
+$$;
