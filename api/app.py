@@ -20,6 +20,7 @@ import falcon.asgi
 from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
+from api.auth.client_address import ClientAddresses
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
 from api.auth.sessions import SessionIssuer
@@ -67,7 +68,8 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         pool, statement_timeout_ms=settings.db_statement_timeout_ms, lock_timeout_ms=settings.db_lock_timeout_ms
     )
     tokens = AccessTokens.from_settings(settings)
-    sessions = SessionIssuer(tokens, settings.jwt_refresh_ttl_seconds, settings.trusted_proxies)
+    addresses = ClientAddresses.from_settings(settings)
+    sessions = SessionIssuer(tokens, settings.jwt_refresh_ttl_seconds, addresses)
     passwords = passwords or Passwords(
         concurrency=settings.password_hash_concurrency,
         queue=settings.password_hash_queue,
@@ -76,7 +78,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     throttle = LoginThrottle(settings)
 
     middleware: list[RequestLogMiddleware | MetricsMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
-        RequestLogMiddleware(settings.trusted_proxies, settings.log_format),
+        RequestLogMiddleware(addresses, settings.log_format),
         MetricsMiddleware(pool),
         RequestIdMiddleware(),
     ]

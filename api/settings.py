@@ -59,6 +59,7 @@ class Settings:
     login_max_failures_per_ip: int = 100
     login_window_seconds: int = 900
     trusted_proxies: tuple[Network, ...] = ()
+    client_address_header: str | None = None
     password_hash_concurrency: int = 1
     password_hash_queue: int = 1
     password_hash_wait_ms: int = 500
@@ -78,6 +79,7 @@ class Settings:
             f"jwt_issuer={self.jwt_issuer!r}, jwt_audience={self.jwt_audience!r}, "
             f"login_max_failures={self.login_max_failures}/{self.login_max_failures_per_ip} per "
             f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
+            f"client_address_header={self.client_address_header!r}, "
             f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
             f"at most {self.password_hash_wait_ms}ms, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, "
@@ -156,6 +158,7 @@ class Settings:
             login_max_failures_per_ip=env_int(env, "LOGIN_MAX_FAILURES_PER_IP", 100, minimum=1, maximum=1_000_000),
             login_window_seconds=env_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1, maximum=86400),
             trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
+            client_address_header=env_header_name(env, "CLIENT_ADDRESS_HEADER"),
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
             password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 1, minimum=0, maximum=256),
             password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
@@ -219,6 +222,19 @@ def env_networks(env: Mapping[str, str], name: str) -> tuple[Network, ...]:
                     f"{name} must be a comma-separated list of CIDR blocks, not {item.strip()!r}"
                 ) from None
     return tuple(networks)
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+
+def env_header_name(env: Mapping[str, str], name: str) -> str | None:
+    """An HTTP header name (lower-cased), or None when the variable is unset."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not _HEADER_NAME.match(raw):
+        raise SettingsError(f"{name} must be an HTTP header name such as x-real-ip, not {raw!r}")
+    return raw.lower()
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int = 2**31) -> int:

@@ -1,18 +1,22 @@
-"""The client's address: the socket peer, or, when the peer is a trusted proxy
-(TRUSTED_PROXIES), the right-most address of X-Forwarded-For that is not a trusted proxy.
-
-Walking from the right matters: everything left of the first untrusted hop was written by
-the client itself and proves nothing.
+"""The client's address, by one of two rules (ClientAddresses):
+- CLIENT_ADDRESS_HEADER set: that header, which the platform's edge sets and overwrites on
+  every request, so clients cannot choose it (Vercel: `x-real-ip`). On Vercel the socket peer
+  is Vercel's own infrastructure: every client would otherwise have one address.
+- otherwise: the socket peer, or, when the peer is a trusted proxy (TRUSTED_PROXIES), the
+  right-most address of X-Forwarded-For that is not a trusted proxy. Walking from the right
+  matters: everything left of the first untrusted hop was written by the client itself and
+  proves nothing.
 """
 
 from __future__ import annotations
 
 import functools
 import ipaddress
+from dataclasses import dataclass
 
 import falcon
 
-from api.settings import Network
+from api.settings import Network, Settings
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -47,11 +51,26 @@ def client_address(req: falcon.Request, proxies: tuple[Network, ...]) -> Address
     return address
 
 
-def throttle_subject(address: Address | None) -> str:
+@dataclass(frozen=True)
+class ClientAddresses:
+    """How this deployment learns a request's client address (see the module's rules)."""
+
+    trusted_proxies: tuple[Network, ...] = ()
+    header: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClientAddresses:
+        return cls(settings.trusted_proxies, settings.client_address_header)
+
+    def of(self, req: falcon.Request) -> Address | None:
+        if self.header is not None:
+            return parse_address((req.get_header(self.header) or "").split(",")[0])
+        return client_address(req, self.trusted_proxies)
+
+
+def throttle_subject(address: Address) -> str:
     """What login counters are kept per: the address, or its /64 for IPv6, where one
     client commonly holds a whole /64."""
-    if address is None:
-        return "unknown"
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)

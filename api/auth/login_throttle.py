@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import falcon
 from falcon.asgi import Request
 
-from api.auth.client_address import client_address, throttle_subject
+from api.auth.client_address import ClientAddresses, throttle_subject
 from api.database import Transaction
 from api.http.problems import problem
 from api.settings import Settings
@@ -50,7 +50,7 @@ def too_many_attempts(retry_after_seconds: int) -> falcon.HTTPError:
 
 class LoginThrottle:
     def __init__(self, settings: Settings) -> None:
-        self._trusted_proxies = settings.trusted_proxies
+        self._addresses = ClientAddresses.from_settings(settings)
         self._limits = {
             "max_email": settings.login_max_failures,
             "max_address": settings.login_max_failures_per_ip,
@@ -59,10 +59,13 @@ class LoginThrottle:
 
     def attempt(self, req: Request, email: str) -> Attempt:
         """The counters an attempt on this email from this request's client address counts against."""
-        address = client_address(req, self._trusted_proxies)
+        address = self._addresses.of(req)
+        # A client with no usable address is counted with its email alone: one shared
+        # "unknown" counter would let any such client lock out every other.
+        subject = f"address:{throttle_subject(address)}" if address is not None else f"unknown-address:{email}"
         return Attempt(
             hashlib.sha256(f"email:{email}".encode()).digest(),
-            hashlib.sha256(f"address:{throttle_subject(address)}".encode()).digest(),
+            hashlib.sha256(subject.encode()).digest(),
         )
 
     async def reserve(self, tx: Transaction, attempt: Attempt) -> Refusal | None:

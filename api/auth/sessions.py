@@ -9,10 +9,9 @@ import msgspec
 from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
-from api.auth.client_address import client_address
+from api.auth.client_address import ClientAddresses
 from api.auth.opaque_tokens import new_opaque_token
 from api.http.responses import OrganizationRef, SignedIn, UserRef
-from api.settings import Network
 
 MAX_USER_AGENT = 512
 
@@ -24,16 +23,16 @@ def answer_with_secret(resp: Response, body: msgspec.Struct) -> None:
 
 
 class SessionIssuer:
-    def __init__(self, tokens: AccessTokens, refresh_ttl_seconds: int, trusted_proxies: tuple[Network, ...]) -> None:
+    def __init__(self, tokens: AccessTokens, refresh_ttl_seconds: int, addresses: ClientAddresses) -> None:
         self.tokens = tokens
         self.refresh_ttl_seconds = refresh_ttl_seconds
-        self._trusted_proxies = trusted_proxies
+        self._addresses = addresses
 
     def new_session(self, req: Request) -> tuple[str, dict[str, Any]]:
         """A refresh token, and the parameters that every function opening a session takes
         for it (iam.register_user, iam.sign_in, iam.switch_organization, ...)."""
         refresh_token, refresh_token_hash = new_opaque_token()
-        address = client_address(req, self._trusted_proxies)
+        address = self._addresses.of(req)
         return refresh_token, {
             "refresh_token_hash": refresh_token_hash,
             "ttl_seconds": self.refresh_ttl_seconds,

@@ -22,9 +22,9 @@ import msgspec
 from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import TokenSubject
-from api.auth.client_address import client_address
+from api.auth.client_address import ClientAddresses
 from api.observability.logs import rfc3339
-from api.settings import LogFormat, Network
+from api.settings import LogFormat
 
 LOGGER = "api.request"
 log = logging.getLogger(LOGGER)
@@ -94,8 +94,8 @@ class RequestLogMiddleware:
     """First in the middleware list: its process_response runs last, once the transaction
     has ended and the status can no longer change."""
 
-    def __init__(self, trusted_proxies: tuple[Network, ...], log_format: LogFormat) -> None:
-        self._trusted_proxies = trusted_proxies
+    def __init__(self, addresses: ClientAddresses, log_format: LogFormat) -> None:
+        self._addresses = addresses
         self._json = log_format == "json"
 
     async def process_request(self, req: Request, resp: Response) -> None:
@@ -103,7 +103,7 @@ class RequestLogMiddleware:
 
     async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         subject: TokenSubject | None = req.context.get("subject")
-        address = client_address(req, self._trusted_proxies)
+        address = self._addresses.of(req)
         write_request_line(
             json=self._json,
             method=req.method,

@@ -135,6 +135,28 @@ def test_forwarded_addresses_count_only_behind_a_trusted_proxy(make_api: AppFact
     )
 
 
+def test_on_vercel_the_edges_header_is_the_client(make_api: AppFactory) -> None:
+    """Every request reaches a Vercel function from Vercel's own addresses: counted by the
+    socket peer, 100 failures from anyone would throttle everyone. With CLIENT_ADDRESS_HEADER
+    each client is counted by the address the edge wrote."""
+    edge = make_api(LOGIN_MAX_FAILURES_PER_IP="2", CLIENT_ADDRESS_HEADER="x-real-ip")
+    attacker = {"X-Real-IP": "203.0.113.66"}
+    for n in range(2):
+        assert login(edge, f"sprayed-{n}@example.com", remote_addr="10.9.9.9", headers=attacker).status_code == 401
+    assert_throttled(login(edge, "sprayed-9@example.com", remote_addr="10.9.9.9", headers=attacker))
+    # Another client behind the same edge address is not throttled with the attacker.
+    bystander = {"X-Real-IP": "198.51.100.23"}
+    assert login(edge, "sprayed-9@example.com", remote_addr="10.9.9.9", headers=bystander).status_code == 401
+
+
+def test_clients_without_an_address_do_not_share_one_counter(make_api: AppFactory) -> None:
+    """A request whose address header is missing (or unparsable) is counted with its email
+    alone, never in one "unknown" counter that any such client could fill for all."""
+    api = make_api(LOGIN_MAX_FAILURES_PER_IP="2", CLIENT_ADDRESS_HEADER="x-real-ip")
+    for n in range(5):
+        assert login(api, f"nowhere-{n}@example.com").status_code == 401
+
+
 def test_two_instances_share_the_counters(make_api: AppFactory) -> None:
     first, second = make_api(LOGIN_MAX_FAILURES="3"), make_api(LOGIN_MAX_FAILURES="3")
     user = first.register()

@@ -8,7 +8,7 @@ import ipaddress
 import falcon.testing
 import pytest
 
-from api.auth.client_address import client_address, throttle_subject
+from api.auth.client_address import ClientAddresses, client_address, throttle_subject
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -37,4 +37,16 @@ def test_client_address(peer: str, forwarded: str | None, expected: str) -> None
 def test_ipv6_clients_are_throttled_per_64() -> None:
     assert throttle_subject(ipaddress.ip_address("2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
     assert throttle_subject(ipaddress.ip_address("198.51.100.3")) == "198.51.100.3"
-    assert throttle_subject(None) == "unknown"
+
+
+def test_with_a_platform_header_only_that_header_counts() -> None:
+    """On Vercel the edge sets x-real-ip on every request (a client cannot choose it) and the
+    socket peer is Vercel's own: X-Forwarded-For and the peer are not the client."""
+    addresses = ClientAddresses(PROXIES, header="x-real-ip")
+    req = falcon.testing.create_req(
+        remote_addr="10.0.0.2", headers={"X-Real-IP": "198.51.100.7", "X-Forwarded-For": "203.0.113.9"}
+    )
+    assert str(addresses.of(req)) == "198.51.100.7"
+    assert addresses.of(falcon.testing.create_req(remote_addr="10.0.0.2")) is None
+    assert addresses.of(falcon.testing.create_req(headers={"X-Real-IP": "junk"})) is None
+    assert str(ClientAddresses(PROXIES).of(req)) == "203.0.113.9"

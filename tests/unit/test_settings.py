@@ -99,3 +99,11 @@ def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert Limits(10, 10**7).max_connections <= max(1, soft - RESERVED_DESCRIPTORS)
     assert Limits(10, 5).max_connections == 5
+
+
+def test_the_client_address_header_is_a_header_name() -> None:
+    base = {"APP_ENV": "test", "DATABASE_URL": "postgresql://x@127.0.0.1/x", "JWT_ACCESS_SECRET": "s" * 40}
+    assert Settings.from_env({**base, "CLIENT_ADDRESS_HEADER": "X-Real-IP"}).client_address_header == "x-real-ip"
+    assert Settings.from_env(base).client_address_header is None
+    with pytest.raises(SettingsError, match="CLIENT_ADDRESS_HEADER"):
+        Settings.from_env({**base, "CLIENT_ADDRESS_HEADER": "x real ip"})
