@@ -74,6 +74,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         concurrency=settings.password_hash_concurrency,
         queue=settings.password_hash_queue,
         wait_seconds=settings.password_hash_wait_ms / 1000,
+        per_client=settings.password_hash_per_client,
     )
     throttle = LoginThrottle(settings)
 

@@ -61,8 +61,9 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     client_address_header: str | None = None
     password_hash_concurrency: int = 1
-    password_hash_queue: int = 1
-    password_hash_wait_ms: int = 500
+    password_hash_queue: int = 64
+    password_hash_wait_ms: int = 5000
+    password_hash_per_client: int = 2
     header_timeout_seconds: int = 10
     max_connections_per_worker: int = 1000
     body_buffer_bytes_per_worker: int = 32 * 1024 * 1024
@@ -81,7 +82,7 @@ class Settings:
             f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
             f"client_address_header={self.client_address_header!r}, "
             f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
-            f"at most {self.password_hash_wait_ms}ms, "
+            f"at most {self.password_hash_wait_ms}ms, {self.password_hash_per_client} per client, "
             f"db_pool={self.db_pool_min_size}..{self.db_pool_max_size}, "
             f"db_prepared_statements={self.db_prepared_statements}, "
             f"serving=header timeout {self.header_timeout_seconds}s, {self.max_connections_per_worker} connections "
@@ -160,8 +161,9 @@ class Settings:
             trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
             client_address_header=env_header_name(env, "CLIENT_ADDRESS_HEADER"),
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),
-            password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 1, minimum=0, maximum=256),
-            password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 500, minimum=0, maximum=30_000),
+            password_hash_queue=env_int(env, "PASSWORD_HASH_QUEUE", 64, minimum=0, maximum=10_000),
+            password_hash_wait_ms=env_int(env, "PASSWORD_HASH_WAIT_MS", 5000, minimum=0, maximum=30_000),
+            password_hash_per_client=env_int(env, "PASSWORD_HASH_PER_CLIENT", 2, minimum=1, maximum=1000),
             header_timeout_seconds=header_timeout_seconds(env),
             max_connections_per_worker=max_connections_per_worker(env),
             body_buffer_bytes_per_worker=env_int(

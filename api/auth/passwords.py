@@ -3,10 +3,15 @@ everything else.
 
 Each hash takes ~40 ms of a core and 19 MiB. So that a flood of logins or registrations
 cannot take the service down with it:
-- at most PASSWORD_HASH_CONCURRENCY hashes run at once in a process, and at most
-  PASSWORD_HASH_QUEUE more requests wait for one; a request that finds the queue full, or
-  gets no slot within PASSWORD_HASH_WAIT_MS, is refused (HashingBusy, a 503 with
-  Retry-After) without hashing. Waiting is a coroutine on the event loop, not a thread;
+- at most PASSWORD_HASH_CONCURRENCY hashes run at once in a process. Others wait, as a
+  coroutine on the event loop, not a thread, until a deadline (PASSWORD_HASH_WAIT_MS): a
+  request is refused (HashingBusy, a 503 with Retry-After) only when the hashes ahead of it,
+  at the measured time per hash, would not finish by then, or past PASSWORD_HASH_QUEUE
+  waiting. A queue of one (before) refused 46 of 50 users logging in at once, though the
+  machine could hash them all in about 2 s;
+- each client (an email, an address) holds at most PASSWORD_HASH_PER_CLIENT of those places
+  at once; past that it gets a 429 (TooManyAtOnce) before any database work, so one
+  client flooding logins on 20 connections cannot take the places of everyone else;
 - hashes run on threads of their own at a lower CPU priority (Linux sets it per thread), so
   when hashing and ordinary requests compete for the cores, the requests come first;
 - glibc is told to give buffers of 128 KiB and more straight back to the system: otherwise
@@ -24,6 +29,7 @@ import ctypes.util
 import os
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -41,10 +47,18 @@ _M_MMAP_THRESHOLD = -3
 
 
 class HashingBusy(Overloaded):
-    """Every hashing slot stayed taken for the whole wait."""
+    """The hashes ahead would not finish before the deadline."""
 
     detail = "Too many password checks are running; retry shortly."
     reason = "hashing_busy"
+
+
+class TooManyAtOnce(Overloaded):
+    """One client (an email or an address) already holds its share of the hashing places."""
+
+    status = 429
+    detail = "Too many sign-in attempts from you at once; wait for one to finish."
+    reason = "hashing_per_client"
 
 
 def owasp_hasher() -> PasswordHasher:
@@ -71,16 +85,22 @@ class Passwords:
         hasher: PasswordHasher | None = None,
         *,
         concurrency: int = 1,
-        queue: int = 1,
-        wait_seconds: float = 0.5,
+        queue: int = 64,
+        wait_seconds: float = 5.0,
+        per_client: int = 2,
     ) -> None:
         return_large_buffers_to_the_system()
         self._hasher = hasher or owasp_hasher()
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         # Hashing plus waiting: past this many, a request is refused without waiting.
         self._admission = concurrency + queue
         self._admitted = 0
         self._wait_seconds = wait_seconds
+        self._per_client = per_client
+        self._clients: dict[bytes, int] = {}
+        # Seconds one hash takes here, learned as hashes run (a moving average).
+        self._seconds_per_hash = 0.05
         self._holder: contextvars.ContextVar[bool] = contextvars.ContextVar("hashing_slot", default=False)
         self._threads = ThreadPoolExecutor(
             max_workers=concurrency, thread_name_prefix="argon2", initializer=_lower_this_threads_priority
@@ -90,16 +110,22 @@ class Passwords:
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """A hashing slot for the block. A login takes it before anything else, so that a
-        request over capacity is refused (HashingBusy) before it costs a database round trip;
-        hash() and verify() inside the block use it. Waiting costs a coroutine, no thread."""
+    async def slot(self, *clients: bytes) -> AsyncIterator[None]:
+        """A hashing slot for the block, for these clients (keys of an email and an address).
+        A login takes it before anything else, so that a request that cannot be served is
+        refused (TooManyAtOnce, HashingBusy) before it costs a database round trip; hash()
+        and verify() inside the block use it. Waiting costs a coroutine, no thread."""
         if self._holder.get():
             yield
             return
-        if self._admitted >= self._admission:
+        if any(self._clients.get(client, 0) >= self._per_client for client in clients):
+            raise TooManyAtOnce
+        rounds_ahead = self._admitted // self._concurrency + 1
+        if self._admitted >= self._admission or rounds_ahead * self._seconds_per_hash > self._wait_seconds:
             raise HashingBusy
         self._admitted += 1
+        for client in clients:
+            self._clients[client] = self._clients.get(client, 0) + 1
         try:
             try:
                 await asyncio.wait_for(self._slots.acquire(), self._wait_seconds)
@@ -113,10 +139,18 @@ class Passwords:
                 self._slots.release()
         finally:
             self._admitted -= 1
+            for client in clients:
+                if self._clients[client] <= 1:
+                    del self._clients[client]
+                else:
+                    self._clients[client] -= 1
 
     async def _run(self, work: Callable[[], T]) -> T:
         async with self.slot():
-            return await asyncio.get_running_loop().run_in_executor(self._threads, work)
+            started = time.perf_counter()
+            done = await asyncio.get_running_loop().run_in_executor(self._threads, work)
+            self._seconds_per_hash += 0.2 * (time.perf_counter() - started - self._seconds_per_hash)
+            return done
 
     async def hash(self, password: str) -> str:
         return await self._run(lambda: self._hasher.hash(password))

@@ -43,10 +43,11 @@ def problem_json(
 
 
 class Overloaded(Exception):
-    """Work refused for lack of capacity, before any of it was done: a 503 with Retry-After.
-    Subclasses name what ran out (api/auth/passwords.py: HashingBusy); `reason` goes on the
-    request's log line."""
+    """Work refused for lack of capacity, before any of it was done: a 503 with Retry-After
+    (or `status`, 429 where one client asks for more than its share). Subclasses name what
+    ran out (api/auth/passwords.py); `reason` goes on the request's log line."""
 
+    status = 503
     detail = "The service is busy; retry shortly."
     reason = "overloaded"
 
@@ -197,7 +198,8 @@ async def handle_database_error(req: Request, resp: Response, exc: psycopg.Error
 
 async def handle_overloaded(req: Request, resp: Response, exc: Overloaded, params: Any, **_: Any) -> None:
     req.context.refusal = exc.reason
-    raise problem(503, "Busy", exc.detail, headers={"Retry-After": "1"})
+    title = "Too many requests" if exc.status == 429 else "Busy"
+    raise problem(exc.status, title, exc.detail, headers={"Retry-After": "1"})
 
 
 async def handle_pool_timeout(req: Request, resp: Response, exc: PoolTimeout, params: Any, **_: Any) -> None:

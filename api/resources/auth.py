@@ -87,8 +87,9 @@ class LoginResource:
         body = await read_json(req, LoginBody)
         email = normalize_email(body.email)
         attempt = self._throttle.attempt(req, email)
-        # 1. A hashing slot first: past capacity, a 503 before anything else is spent.
-        async with self._passwords.slot():
+        # 1. A hashing slot first: for a client already holding its share, a 429, and past
+        # capacity a 503, before anything else is spent.
+        async with self._passwords.slot(attempt.email_key, attempt.address_key):
             # 2. Count the attempt and find the account, committed before any hashing.
             async with in_context(self._database, request_id=request_id(req)) as (tx, _):
                 account = await tx.one("find_login", {"email": email})

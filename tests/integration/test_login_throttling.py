@@ -14,7 +14,7 @@ import falcon.testing
 from argon2 import PasswordHasher
 
 from api.auth.passwords import Passwords
-from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql, run
+from tests.integration.conftest import PASSWORD, Api, AppFactory, Call, Sql, run
 
 WRONG = "not the password at all"
 
@@ -64,7 +64,8 @@ def test_the_window_passes(make_api: AppFactory) -> None:
 
 
 def test_parallel_guesses_get_at_most_the_limit_of_password_checks(make_api: AppFactory) -> None:
-    passwords = CountingPasswords(queue=30, wait_seconds=10)
+    # A generous share per client: this is about the counters in the database.
+    passwords = CountingPasswords(queue=30, wait_seconds=10, per_client=100)
     api = make_api(passwords, LOGIN_MAX_FAILURES="10")
     target = api.register("target@example.com")
     passwords.verified = 0
@@ -220,7 +221,8 @@ class GatedHasher(PasswordHasher):
 
 def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, owner: Sql) -> None:
     hasher = GatedHasher()
-    passwords = CountingPasswords(hasher=hasher, wait_seconds=0.1)
+    # One waiting place and a generous share per client: this is about the queue.
+    passwords = CountingPasswords(hasher=hasher, wait_seconds=0.1, queue=1, per_client=100)
     api = make_api(passwords)
     owner.execute(
         "INSERT INTO iam.users (email, password_hash) VALUES ('slow@example.com', %s)", [run(passwords.hash(PASSWORD))]
@@ -258,3 +260,46 @@ def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, o
     counted = owner.execute("SELECT max(failures) FROM iam.login_throttle").fetchone()
     assert counted == (1,)
     assert owner.execute("SELECT count(*) FROM iam.users WHERE email = 'new@example.com'").fetchone() == (0,)
+
+
+def login_call(email: str, address: str) -> Call:
+    return ("POST", "/auth/login", {"json": {"email": email, "password": PASSWORD}, "remote_addr": address})
+
+
+def test_a_crowd_logging_in_at_once_is_served_not_refused(api: Api) -> None:
+    """25 users (one worker's share of 50) at the same moment: they wait their turn for the
+    one hashing slot, as coroutines, and every one gets in. A queue of one refused 21 of them."""
+    users = [api.register(f"crowd-{n}@example.com") for n in range(25)]
+    answers = api.parallel(
+        [
+            (
+                "POST",
+                "/auth/login",
+                {"json": {"email": user.email, "password": PASSWORD}, "remote_addr": f"198.51.100.{n}"},
+            )
+            for n, user in enumerate(users)
+        ]
+    )
+    assert [answer.status_code for answer in answers] == [200] * 25
+
+
+def test_one_client_flooding_logins_cannot_take_everyone_elses_turn(api: Api) -> None:
+    """20 logins at once from one address (with its own right password) beside 10 real
+    users from other addresses: the flooder holds at most its share of the waiting places
+    (429 past it, before any database work) and every real user gets in."""
+    flooder = api.register("flooder@example.com")
+    users = [api.register(f"real-{n}@example.com") for n in range(10)]
+    flood = (
+        "POST",
+        "/auth/login",
+        {"json": {"email": flooder.email, "password": PASSWORD}, "remote_addr": "203.0.113.99"},
+    )
+    real = [
+        ("POST", "/auth/login", {"json": {"email": user.email, "password": PASSWORD}, "remote_addr": f"198.51.100.{n}"})
+        for n, user in enumerate(users)
+    ]
+    answers = api.parallel([flood] * 20 + real)
+    flooded, served = answers[:20], answers[20:]
+    assert [answer.status_code for answer in served] == [200] * 10
+    assert sorted(answer.status_code for answer in flooded) == [200] * 2 + [429] * 18
+    assert all(answer.headers["retry-after"] == "1" for answer in flooded if answer.status_code == 429)
