@@ -23,6 +23,7 @@ from api.auth.access_tokens import AccessTokens
 from api.auth.client_address import ClientAddresses
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
+from api.auth.registration_quota import RegistrationQuota
 from api.auth.sessions import SessionIssuer
 from api.context import TransactionMiddleware, abandon, declared_security
 from api.database import Database, Pool, create_pool
@@ -41,7 +42,7 @@ from api.resources.auth import ChangePasswordResource, LoginResource, MeResource
 from api.resources.catalog import PermissionsResource, RolesResource
 from api.resources.docs import DocsResource, OpenApiResource
 from api.resources.health import LiveResource, ReadyResource
-from api.resources.invitations import InvitationsResource
+from api.resources.invitations import InvitationsResource, MyInvitationsResource
 from api.resources.jwks import JwksResource
 from api.resources.members import MembersResource
 from api.resources.metrics import MetricsResource
@@ -77,6 +78,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         per_client=settings.password_hash_per_client,
     )
     throttle = LoginThrottle(settings)
+    cursors = Cursors(settings.jwt_access_secret)
 
     middleware: list[RequestLogMiddleware | MetricsMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
         RequestLogMiddleware(addresses, settings.log_format),
@@ -96,16 +98,17 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
 
     routes.add("/.well-known/jwks.json", JwksResource(tokens))
 
-    routes.add("/auth/register", RegisterResource(database, sessions, passwords))
+    routes.add("/auth/register", RegisterResource(database, sessions, passwords, RegistrationQuota(settings)))
     routes.add("/auth/login", LoginResource(database, sessions, passwords, throttle))
-    routes.add("/auth/refresh", RefreshResource(database, sessions))
+    routes.add("/auth/refresh", RefreshResource(database, sessions, settings.refresh_reuse_grace_seconds))
     routes.add("/auth/logout", LogoutResource())
     routes.add("/auth/me", MeResource())
     routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle))
     routes.add("/auth/switch-organization", SwitchOrganizationResource(sessions))
-    own_sessions = SessionsResource()
+    own_sessions = SessionsResource(cursors)
     routes.add("/auth/sessions", own_sessions)
     routes.add("/auth/sessions/{session_id:uuid}", own_sessions, suffix="item")
+    routes.add("/auth/invitations", MyInvitationsResource())
 
     routes.add("/organizations", OrganizationsResource())
 
@@ -121,7 +124,6 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     routes.add("/roles", RolesResource())
     routes.add("/permissions", PermissionsResource())
 
-    cursors = Cursors(settings.jwt_access_secret)
     projects = ProjectsResource(cursors)
     routes.add("/projects", projects)
     routes.add("/projects/{project_id:uuid}", projects, suffix="item")

@@ -39,8 +39,18 @@ from db.queries import QUERIES
 Responder = TypeVar("Responder", bound=Callable[..., Any])
 
 SESSION_ENDED = "The session has ended, or its user is no longer an active member of its organization."
+
 # Where the request's open transaction is kept in its ASGI scope, for `abandon`.
 OPEN_TRANSACTION = "tenant_iam.transaction"
+
+
+def no_organization() -> falcon.HTTPError:
+    return problem(
+        403,
+        "No organization",
+        "You belong to no organization: accept an invitation (GET /auth/invitations lists yours) or create "
+        "one (POST /organizations), then switch to it (POST /auth/switch-organization).",
+    )
 
 
 class Access(enum.Enum):
@@ -53,6 +63,10 @@ class Access(enum.Enum):
     # A verified token (req.context.subject), no transaction: change-password, which must
     # count a wrong guess in a committed transaction before it answers.
     SIGNED_IN = "a valid token; the resource opens its transactions itself"
+    # One transaction per request, in the caller's context, for any live session, including
+    # one with no organization (its user belongs to none): /auth/me, the caller's sessions,
+    # organizations and invitations. Tenant data stays behind the policies and @requires.
+    SESSION = "a valid token through a live session, in an organization or in none"
     # Everything else: one transaction per request, in the caller's context.
     MEMBER = "a valid token of an active member through a live session"
 
@@ -60,14 +74,15 @@ class Access(enum.Enum):
 @dataclass(frozen=True)
 class Caller:
     """The authenticated user's active membership in the organization of the request, and
-    the live session the request belongs to, as the database reported them."""
+    the live session the request belongs to, as the database reported them. A session with
+    no organization has no organization, no role and no permissions."""
 
     user_id: uuid.UUID
     email: str
-    organization_id: uuid.UUID
-    organization_name: str
+    organization_id: uuid.UUID | None
+    organization_name: str | None
     session_id: uuid.UUID
-    role: str
+    role: str | None
     permissions: frozenset[str]
 
 
@@ -162,6 +177,8 @@ def requires(permission: str) -> Callable[[Responder], Responder]:
     before any query. /openapi.json documents it from `required_permission`."""
 
     async def check(req: Request, resp: Response, resource: object, params: dict[str, Any]) -> None:
+        if caller(req).organization_id is None:
+            raise no_organization()
         if permission not in caller(req).permissions:
             raise falcon.HTTPForbidden(
                 title="Forbidden",
@@ -219,6 +236,8 @@ class TransactionMiddleware:
         if req.context.caller is None:
             TOKEN_REJECTIONS.labels("session_ended").inc()
             raise unauthorized(SESSION_ENDED)
+        if req.context.caller.organization_id is None and access is not Access.SESSION:
+            raise no_organization()
 
     async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         transaction: Transaction | None = getattr(req.context, "transaction", None)

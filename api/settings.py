@@ -58,6 +58,11 @@ class Settings:
     login_max_failures: int = 10
     login_max_failures_per_ip: int = 100
     login_window_seconds: int = 900
+    login_email_free_failures: int = 10
+    login_email_max_spacing_seconds: int = 30
+    registrations_per_address: int = 10
+    registration_window_seconds: int = 3600
+    refresh_reuse_grace_seconds: int = 10
     trusted_proxies: tuple[Network, ...] = ()
     client_address_header: str | None = None
     password_hash_concurrency: int = 1
@@ -79,7 +84,10 @@ class Settings:
             f"jwt_refresh_ttl_seconds={self.jwt_refresh_ttl_seconds}, "
             f"jwt_issuer={self.jwt_issuer!r}, jwt_audience={self.jwt_audience!r}, "
             f"login_max_failures={self.login_max_failures}/{self.login_max_failures_per_ip} per "
-            f"{self.login_window_seconds}s, trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
+            f"{self.login_window_seconds}s, email slowed after {self.login_email_free_failures} to one check per "
+            f"{self.login_email_max_spacing_seconds}s, registrations={self.registrations_per_address} per "
+            f"{self.registration_window_seconds}s, refresh_reuse_grace_seconds={self.refresh_reuse_grace_seconds}, "
+            f"trusted_proxies={[str(n) for n in self.trusted_proxies]}, "
             f"client_address_header={self.client_address_header!r}, "
             f"password_hashing={self.password_hash_concurrency} at once, {self.password_hash_queue} waiting "
             f"at most {self.password_hash_wait_ms}ms, {self.password_hash_per_client} per client, "
@@ -158,6 +166,13 @@ class Settings:
             login_max_failures=env_int(env, "LOGIN_MAX_FAILURES", 10, minimum=1, maximum=10_000),
             login_max_failures_per_ip=env_int(env, "LOGIN_MAX_FAILURES_PER_IP", 100, minimum=1, maximum=1_000_000),
             login_window_seconds=env_int(env, "LOGIN_WINDOW_SECONDS", 900, minimum=1, maximum=86400),
+            login_email_free_failures=env_int(env, "LOGIN_EMAIL_FREE_FAILURES", 10, minimum=1, maximum=10_000),
+            login_email_max_spacing_seconds=env_int(
+                env, "LOGIN_EMAIL_MAX_SPACING_SECONDS", 30, minimum=1, maximum=3600
+            ),
+            registrations_per_address=env_int(env, "REGISTRATIONS_PER_ADDRESS", 10, minimum=1, maximum=1_000_000),
+            registration_window_seconds=env_int(env, "REGISTRATION_WINDOW_SECONDS", 3600, minimum=1, maximum=86400),
+            refresh_reuse_grace_seconds=env_int(env, "REFRESH_REUSE_GRACE_SECONDS", 10, minimum=0, maximum=300),
             trusted_proxies=env_networks(env, "TRUSTED_PROXIES"),
             client_address_header=env_header_name(env, "CLIENT_ADDRESS_HEADER"),
             password_hash_concurrency=env_int(env, "PASSWORD_HASH_CONCURRENCY", 1, minimum=1, maximum=64),

@@ -132,10 +132,10 @@ CREATE FUNCTION iam.create_organization(p_name text) RETURNS TABLE(id uuid, name
 DECLARE
     me uuid := iam.signed_in_user_id();
 BEGIN
-    IF me IS NULL OR NOT EXISTS (
+    IF me IS NULL OR (iam.current_org_id() IS NOT NULL AND NOT EXISTS (
         SELECT FROM iam.organization_memberships AS m
         WHERE m.organization_id = iam.current_org_id() AND m.user_id = me AND m.role = 'ORG_ADMIN'
-    ) THEN
+    )) THEN
         RAISE EXCEPTION 'only an ORG_ADMIN of the current organization may create organizations'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'organization_admin_required';
     END IF;
@@ -228,26 +228,42 @@ BEGIN
     IF p_user_id IS NULL THEN
         RETURN;
     END IF;
-    SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
-           m.role,
-           ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
-                 WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions
-    INTO caller
-    FROM iam.organization_memberships AS m
-    JOIN iam.users AS u ON u.id = m.user_id
-    JOIN iam.organizations AS o ON o.id = m.organization_id
-    JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
-    WHERE m.organization_id = p_organization_id
-      AND m.user_id = p_user_id
-      AND s.id = p_session_id
-      AND s.revoked_at IS NULL
-      AND s.expires_at > pg_catalog.now()
-      AND u.is_active;
+    IF p_organization_id IS NULL THEN
+        -- A session with no organization (its user belongs to none): the user, no role,
+        -- no permission. app.org_id stays empty, so every tenant policy answers nothing.
+        SELECT u.id AS user_id, u.email, NULL::uuid AS organization_id, NULL::text AS organization_name,
+               s.id AS session_id, NULL::text AS role, ARRAY[]::text[] AS permissions
+        INTO caller
+        FROM iam.sessions AS s
+        JOIN iam.users AS u ON u.id = s.user_id
+        WHERE s.id = p_session_id
+          AND s.user_id = p_user_id
+          AND s.organization_id IS NULL
+          AND s.revoked_at IS NULL
+          AND s.expires_at > pg_catalog.now()
+          AND u.is_active;
+    ELSE
+        SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
+               m.role,
+               ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
+                     WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions
+        INTO caller
+        FROM iam.organization_memberships AS m
+        JOIN iam.users AS u ON u.id = m.user_id
+        JOIN iam.organizations AS o ON o.id = m.organization_id
+        JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
+        WHERE m.organization_id = p_organization_id
+          AND m.user_id = p_user_id
+          AND s.id = p_session_id
+          AND s.revoked_at IS NULL
+          AND s.expires_at > pg_catalog.now()
+          AND u.is_active;
+    END IF;
     IF NOT FOUND THEN
         RETURN;
     END IF;
     PERFORM pg_catalog.set_config('app.user_id', p_user_id::text, true),
-            pg_catalog.set_config('app.org_id', p_organization_id::text, true),
+            pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true),
             pg_catalog.set_config('app.session_id', p_session_id::text, true);
     RETURN QUERY SELECT caller.user_id, caller.email, caller.organization_id, caller.organization_name,
                         caller.session_id, caller.role, caller.permissions;
@@ -359,6 +375,19 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.list_my_invitations() RETURNS TABLE(id uuid, organization_id uuid, organization_name text, role text, created_at timestamp with time zone, expires_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT i.id, o.id, o.name, i.role, i.created_at, i.expires_at
+    FROM iam.users AS u
+    JOIN iam.invitations AS i ON i.email = u.email
+    JOIN iam.organizations AS o ON o.id = i.organization_id
+    WHERE u.id = iam.signed_in_user_id()
+      AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
+    ORDER BY i.created_at DESC, i.id
+$$;
+
 CREATE FUNCTION iam.list_my_organizations() RETURNS TABLE(id uuid, name text, role text)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
@@ -370,7 +399,49 @@ CREATE FUNCTION iam.list_my_organizations() RETURNS TABLE(id uuid, name text, ro
     ORDER BY m.created_at, o.id
 $$;
 
-CREATE FUNCTION iam.purge_expired(p_window_seconds integer DEFAULT 900) RETURNS TABLE(counters_removed bigint, sessions_removed bigint)
+CREATE TABLE iam.attempt_counters (
+    subject bytea NOT NULL,
+    window_ends_at timestamp with time zone NOT NULL,
+    failures integer NOT NULL,
+    next_check_at timestamp with time zone,
+    refused_at timestamp with time zone,
+    CONSTRAINT attempt_counters_failures_check CHECK ((failures >= 0))
+);
+
+ALTER TABLE ONLY iam.attempt_counters FORCE ROW LEVEL SECURITY;
+
+CREATE FUNCTION iam.lock_attempt_counters(p_keys bytea[], p_window_seconds integer[]) RETURNS SETOF iam.attempt_counters
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    DELETE FROM iam.attempt_counters WHERE subject IN (
+        SELECT c.subject FROM iam.attempt_counters AS c WHERE c.window_ends_at <= now()
+        ORDER BY c.window_ends_at LIMIT 20 FOR UPDATE SKIP LOCKED
+    );
+    DELETE FROM iam.known_sign_in_clients WHERE pair IN (
+        SELECT k.pair FROM iam.known_sign_in_clients AS k WHERE k.last_signed_in_at < now() - interval '30 days'
+        ORDER BY k.last_signed_in_at LIMIT 20 FOR UPDATE SKIP LOCKED
+    );
+    INSERT INTO iam.attempt_counters (subject, window_ends_at, failures)
+    SELECT k.key, now() + make_interval(secs => k.seconds), 0
+    FROM unnest(p_keys, p_window_seconds) AS k (key, seconds) ORDER BY k.key
+    ON CONFLICT (subject) DO NOTHING;
+    PERFORM FROM iam.attempt_counters AS c WHERE c.subject = ANY (p_keys) ORDER BY c.subject FOR UPDATE;
+    UPDATE iam.attempt_counters AS c
+    SET window_ends_at = now() + make_interval(secs => k.seconds), failures = 0, next_check_at = NULL, refused_at = NULL
+    FROM unnest(p_keys, p_window_seconds) AS k (key, seconds)
+    WHERE c.subject = k.key AND c.window_ends_at <= now();
+    RETURN QUERY SELECT * FROM iam.attempt_counters AS c WHERE c.subject = ANY (p_keys);
+END
+$$;
+
+CREATE FUNCTION iam.max_live_sessions_per_user() RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$ SELECT 100 $$;
+
+CREATE FUNCTION iam.purge_expired() RETURNS TABLE(counters_removed bigint, sessions_removed bigint)
     LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
@@ -378,8 +449,9 @@ DECLARE
     counters bigint;
     ended bigint;
 BEGIN
-    DELETE FROM iam.login_throttle WHERE window_started_at <= now() - make_interval(secs => p_window_seconds);
+    DELETE FROM iam.attempt_counters WHERE window_ends_at <= now();
     GET DIAGNOSTICS counters = ROW_COUNT;
+    DELETE FROM iam.known_sign_in_clients WHERE last_signed_in_at < now() - interval '30 days';
     DELETE FROM iam.sessions WHERE expires_at < now() - interval '1 day';
     GET DIAGNOSTICS ended = ROW_COUNT;
     RETURN QUERY SELECT counters, ended;
@@ -457,7 +529,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+CREATE FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea, p_grace_seconds integer) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -466,6 +538,7 @@ DECLARE
     token iam.refresh_tokens;
     owning_session iam.sessions;
     member record;
+    retried boolean := false;
 BEGIN
     SELECT * INTO token FROM iam.refresh_tokens AS t WHERE t.token_hash = p_token_hash FOR UPDATE;
     IF NOT FOUND THEN
@@ -474,30 +547,43 @@ BEGIN
     END IF;
     SELECT * INTO owning_session FROM iam.sessions AS s WHERE s.id = token.session_id FOR UPDATE;
     IF token.rotated_at IS NOT NULL THEN
+        IF p_grace_seconds > 0 AND token.rotated_at > now() - make_interval(secs => p_grace_seconds)
+           AND owning_session.revoked_at IS NULL THEN
+            DELETE FROM iam.refresh_tokens AS t WHERE t.token_hash = token.successor_hash AND t.rotated_at IS NULL;
+            retried := FOUND;
+        END IF;
         -- Recorded once, when it ends a live session: replaying old tokens cannot flood the trail.
-        IF owning_session.revoked_at IS NULL THEN
+        IF NOT retried AND owning_session.revoked_at IS NULL THEN
             UPDATE iam.sessions AS s SET revoked_at = now(), revoked_reason = 'reuse' WHERE s.id = owning_session.id;
             PERFORM iam.append_audit_event(
                 owning_session.organization_id, 'session.reuse_detected', 'session', owning_session.id, NULL,
                 pg_catalog.jsonb_build_object('user_id', owning_session.user_id), NULL);
         END IF;
-        RETURN QUERY SELECT 'reused'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
-        RETURN;
+        IF NOT retried THEN
+            RETURN QUERY SELECT 'reused'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+            RETURN;
+        END IF;
     END IF;
+    -- The user, active, and (for a session in an organization) still a member there.
     SELECT u.email, o.name AS organization_name, m.role INTO member
-    FROM iam.organization_memberships AS m
-    JOIN iam.users AS u ON u.id = m.user_id
-    JOIN iam.organizations AS o ON o.id = m.organization_id
-    WHERE m.user_id = owning_session.user_id AND m.organization_id = owning_session.organization_id AND u.is_active;
+    FROM iam.users AS u
+    LEFT JOIN iam.organization_memberships AS m
+        ON m.user_id = u.id AND m.organization_id = owning_session.organization_id
+    LEFT JOIN iam.organizations AS o ON o.id = m.organization_id
+    WHERE u.id = owning_session.user_id AND u.is_active
+      AND (owning_session.organization_id IS NULL OR m.user_id IS NOT NULL);
     IF NOT FOUND OR owning_session.revoked_at IS NOT NULL OR owning_session.expires_at <= now() THEN
         RETURN QUERY SELECT 'ended'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
         RETURN;
     END IF;
-    UPDATE iam.refresh_tokens AS t SET rotated_at = now() WHERE t.token_hash = p_token_hash;
+    -- A retry keeps the first rotation's time: retrying again and again does not stretch the grace period.
+    UPDATE iam.refresh_tokens AS t SET rotated_at = coalesce(t.rotated_at, now()), successor_hash = p_new_token_hash
+    WHERE t.token_hash = p_token_hash;
     INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_new_token_hash, owning_session.id);
     UPDATE iam.sessions AS s SET last_used_at = now() WHERE s.id = owning_session.id;
-    RETURN QUERY SELECT 'rotated'::text, owning_session.id, owning_session.user_id, member.email,
-                        owning_session.organization_id, member.organization_name, member.role, owning_session.expires_at;
+    RETURN QUERY SELECT CASE WHEN retried THEN 'retried' ELSE 'rotated' END, owning_session.id, owning_session.user_id,
+                        member.email, owning_session.organization_id, member.organization_name, member.role,
+                        owning_session.expires_at;
 END
 $$;
 
@@ -539,50 +625,63 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) RETURNS void
+CREATE FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) RETURNS void
     LANGUAGE sql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    UPDATE iam.login_throttle SET failures = failures - 1
-    WHERE subject IN (p_email_key, p_address_key) AND failures > 0
+    UPDATE iam.attempt_counters SET failures = failures - 1
+    WHERE subject IN (p_pair_key, p_address_key, p_email_key) AND failures > 0;
+    INSERT INTO iam.known_sign_in_clients (pair, last_signed_in_at) SELECT p_pair_key, now() WHERE p_signed_in
+    ON CONFLICT (pair) DO UPDATE SET last_signed_in_at = excluded.last_signed_in_at;
 $$;
 
-CREATE FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer, first_refusal boolean)
+CREATE FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer, delay_seconds double precision, first_refusal boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 DECLARE
-    window_length interval := make_interval(secs => p_window_seconds);
+    keys bytea[] := ARRAY[p_pair_key, p_address_key, p_email_key];
     blocked_until timestamptz;
-    newly_refused integer;
+    email iam.attempt_counters;
+    turn timestamptz;
+    first boolean;
 BEGIN
-    DELETE FROM iam.login_throttle WHERE subject IN (
-        SELECT t.subject FROM iam.login_throttle AS t WHERE t.window_started_at <= now() - window_length
-        ORDER BY t.window_started_at LIMIT 20 FOR UPDATE SKIP LOCKED
-    );
-    -- Both rows, created if new and locked in one order, so that two attempts never deadlock.
-    INSERT INTO iam.login_throttle (subject, window_started_at, failures)
-    SELECT key, now(), 0 FROM unnest(ARRAY[p_email_key, p_address_key]) AS key ORDER BY key
-    ON CONFLICT (subject) DO NOTHING;
-    PERFORM FROM iam.login_throttle AS t WHERE t.subject IN (p_email_key, p_address_key)
-    ORDER BY t.subject FOR UPDATE;
-    UPDATE iam.login_throttle AS t SET window_started_at = now(), failures = 0, refused_at = NULL
-    WHERE t.subject IN (p_email_key, p_address_key) AND t.window_started_at <= now() - window_length;
+    PERFORM iam.lock_attempt_counters(keys, ARRAY[p_window_seconds, p_window_seconds, 3600]);
+    SELECT * INTO email FROM iam.attempt_counters AS c WHERE c.subject = p_email_key;
+    first := email.refused_at IS NULL;
 
-    SELECT max(t.window_started_at + window_length) INTO blocked_until
-    FROM iam.login_throttle AS t
-    WHERE (t.subject = p_email_key AND t.failures >= p_max_email)
-       OR (t.subject = p_address_key AND t.failures >= p_max_address);
+    SELECT max(c.window_ends_at) INTO blocked_until
+    FROM iam.attempt_counters AS c
+    WHERE (c.subject = p_pair_key AND c.failures >= p_max_pair)
+       OR (c.subject = p_address_key AND c.failures >= p_max_address);
     IF blocked_until IS NOT NULL THEN
-        UPDATE iam.login_throttle AS t SET refused_at = now()
-        WHERE t.subject = p_email_key AND t.failures >= p_max_email AND t.refused_at IS NULL;
-        GET DIAGNOSTICS newly_refused = ROW_COUNT;
-        RETURN QUERY SELECT false,
-            greatest(1, ceil(extract(epoch FROM blocked_until - now())))::integer, newly_refused > 0;
+        UPDATE iam.attempt_counters AS c SET refused_at = now() WHERE c.subject = p_email_key AND c.refused_at IS NULL;
+        RETURN QUERY SELECT false, greatest(1, ceil(extract(epoch FROM blocked_until - now())))::integer, 0.0::float8, first;
         RETURN;
     END IF;
-    UPDATE iam.login_throttle AS t SET failures = t.failures + 1 WHERE t.subject IN (p_email_key, p_address_key);
-    RETURN QUERY SELECT true, 0, false;
+
+    IF email.failures >= p_email_free AND NOT EXISTS (
+        SELECT FROM iam.known_sign_in_clients AS k
+        WHERE k.pair = p_pair_key AND k.last_signed_in_at > now() - interval '30 days'
+    ) THEN
+        turn := greatest(now(), coalesce(email.next_check_at, now()));
+        IF turn > now() + make_interval(secs => p_max_wait) THEN
+            UPDATE iam.attempt_counters AS c SET refused_at = now() WHERE c.subject = p_email_key AND c.refused_at IS NULL;
+            RETURN QUERY SELECT false,
+                greatest(1, ceil(extract(epoch FROM turn - now()) - p_max_wait))::integer, 0.0::float8, first;
+            RETURN;
+        END IF;
+        UPDATE iam.attempt_counters AS c
+        SET next_check_at = turn + make_interval(secs => least(p_email_max_spacing, 2 ^ least(30, email.failures - p_email_free))),
+            refused_at = coalesce(c.refused_at, now())
+        WHERE c.subject = p_email_key;
+        UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = ANY (keys);
+        RETURN QUERY SELECT true, 0, extract(epoch FROM turn - now())::float8, first;
+        RETURN;
+    END IF;
+
+    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = ANY (keys);
+    RETURN QUERY SELECT true, 0, 0.0::float8, false;
 END
 $$;
 
@@ -625,7 +724,7 @@ BEGIN
         JOIN iam.users AS u ON u.id = s.user_id
         WHERE s.id = iam.current_session_id()
           AND s.user_id = iam.current_user_id()
-          AND s.organization_id = iam.current_org_id()
+          AND s.organization_id IS NOT DISTINCT FROM iam.current_org_id()
           AND s.revoked_at IS NULL
           AND s.expires_at > pg_catalog.now()
           AND u.is_active
@@ -659,12 +758,19 @@ DECLARE
     new_session_id uuid;
     new_expires_at timestamptz := now() + make_interval(secs => p_ttl_seconds);
 BEGIN
-    SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, m.role INTO member
-    FROM iam.organization_memberships AS m
-    JOIN iam.users AS u ON u.id = m.user_id
-    JOIN iam.organizations AS o ON o.id = m.organization_id
-    WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND u.is_active
-    FOR SHARE OF m, u;
+    IF p_organization_id IS NULL THEN
+        SELECT u.id AS user_id, u.email, NULL::uuid AS organization_id, NULL::text AS organization_name,
+               NULL::text AS role INTO member
+        FROM iam.users AS u WHERE u.id = p_user_id AND u.is_active
+        FOR SHARE OF u;
+    ELSE
+        SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, m.role INTO member
+        FROM iam.organization_memberships AS m
+        JOIN iam.users AS u ON u.id = m.user_id
+        JOIN iam.organizations AS o ON o.id = m.organization_id
+        WHERE m.user_id = p_user_id AND m.organization_id = p_organization_id AND u.is_active
+        FOR SHARE OF m, u;
+    END IF;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'not an active member of that organization'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'session_membership_required';
@@ -677,6 +783,12 @@ BEGIN
     VALUES (p_user_id, p_organization_id, new_expires_at, pg_catalog.left(p_user_agent, 512), p_client_address)
     RETURNING id INTO new_session_id;
     INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_refresh_token_hash, new_session_id);
+    UPDATE iam.sessions AS s SET revoked_at = now(), revoked_reason = 'session_limit'
+    WHERE s.id IN (
+        SELECT x.id FROM iam.sessions AS x
+        WHERE x.user_id = p_user_id AND x.revoked_at IS NULL AND x.expires_at > now()
+        ORDER BY x.last_used_at DESC, x.created_at DESC, x.id DESC OFFSET iam.max_live_sessions_per_user()
+    );
     RETURN QUERY SELECT new_session_id, member.user_id, member.email, member.organization_id,
                         member.organization_name, member.role, new_expires_at;
 END
@@ -724,6 +836,23 @@ BEGIN
         JOIN iam.organizations AS o ON o.id = s.organization_id
         JOIN iam.organization_memberships AS m ON m.user_id = s.user_id AND m.organization_id = s.organization_id
         WHERE s.id = current_session;
+END
+$$;
+
+CREATE FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    counter iam.attempt_counters;
+BEGIN
+    SELECT * INTO counter FROM iam.lock_attempt_counters(ARRAY[p_address_key], ARRAY[p_window_seconds]);
+    IF counter.failures >= p_max THEN
+        RETURN QUERY SELECT false, greatest(1, ceil(extract(epoch FROM counter.window_ends_at - now())))::integer;
+        RETURN;
+    END IF;
+    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = p_address_key;
+    RETURN QUERY SELECT true, 0;
 END
 $$;
 
@@ -779,15 +908,12 @@ CREATE TABLE iam.invitations (
 
 ALTER TABLE ONLY iam.invitations FORCE ROW LEVEL SECURITY;
 
-CREATE TABLE iam.login_throttle (
-    subject bytea NOT NULL,
-    window_started_at timestamp with time zone NOT NULL,
-    failures integer NOT NULL,
-    refused_at timestamp with time zone,
-    CONSTRAINT login_throttle_failures_check CHECK ((failures >= 0))
+CREATE TABLE iam.known_sign_in_clients (
+    pair bytea NOT NULL,
+    last_signed_in_at timestamp with time zone NOT NULL
 );
 
-ALTER TABLE ONLY iam.login_throttle FORCE ROW LEVEL SECURITY;
+ALTER TABLE ONLY iam.known_sign_in_clients FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE iam.organization_memberships (
     organization_id uuid NOT NULL,
@@ -839,7 +965,8 @@ CREATE TABLE iam.refresh_tokens (
     token_hash bytea NOT NULL,
     session_id uuid NOT NULL,
     issued_at timestamp with time zone DEFAULT now() NOT NULL,
-    rotated_at timestamp with time zone
+    rotated_at timestamp with time zone,
+    successor_hash bytea
 );
 
 ALTER TABLE ONLY iam.refresh_tokens FORCE ROW LEVEL SECURITY;
@@ -863,7 +990,7 @@ ALTER TABLE ONLY iam.roles FORCE ROW LEVEL SECURITY;
 CREATE TABLE iam.sessions (
     id uuid DEFAULT gen_random_uuid() NOT NULL,
     user_id uuid NOT NULL,
-    organization_id uuid NOT NULL,
+    organization_id uuid,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     last_used_at timestamp with time zone DEFAULT now() NOT NULL,
     expires_at timestamp with time zone NOT NULL,
@@ -872,7 +999,7 @@ CREATE TABLE iam.sessions (
     revoked_at timestamp with time zone,
     revoked_reason text,
     CONSTRAINT sessions_revocation_check CHECK (((revoked_at IS NULL) = (revoked_reason IS NULL))),
-    CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text]))),
+    CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text, 'session_limit'::text]))),
     CONSTRAINT sessions_user_agent_check CHECK ((char_length(user_agent) <= 512))
 );
 
@@ -894,6 +1021,9 @@ ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
 ALTER TABLE ONLY iam.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
 
+ALTER TABLE ONLY iam.attempt_counters
+    ADD CONSTRAINT attempt_counters_pkey PRIMARY KEY (subject);
+
 ALTER TABLE ONLY iam.audit_events
     ADD CONSTRAINT audit_events_pkey PRIMARY KEY (organization_id, id);
 
@@ -903,8 +1033,8 @@ ALTER TABLE ONLY iam.dba_tenant_grants
 ALTER TABLE ONLY iam.invitations
     ADD CONSTRAINT invitations_pkey PRIMARY KEY (organization_id, id);
 
-ALTER TABLE ONLY iam.login_throttle
-    ADD CONSTRAINT login_throttle_pkey PRIMARY KEY (subject);
+ALTER TABLE ONLY iam.known_sign_in_clients
+    ADD CONSTRAINT known_sign_in_clients_pkey PRIMARY KEY (pair);
 
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_pkey PRIMARY KEY (organization_id, user_id);
@@ -939,6 +1069,8 @@ ALTER TABLE ONLY iam.users
 ALTER TABLE ONLY iam.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
+CREATE INDEX attempt_counters_window_idx ON iam.attempt_counters USING btree (window_ends_at);
+
 CREATE INDEX audit_events_organization_resource_idx ON iam.audit_events USING btree (organization_id, resource_id, occurred_at DESC);
 
 CREATE INDEX audit_events_organization_time_idx ON iam.audit_events USING btree (organization_id, occurred_at DESC, id DESC);
@@ -949,7 +1081,7 @@ CREATE INDEX invitations_organization_pending_idx ON iam.invitations USING btree
 
 CREATE UNIQUE INDEX invitations_token_hash_key ON iam.invitations USING btree (token_hash);
 
-CREATE INDEX login_throttle_window_idx ON iam.login_throttle USING btree (window_started_at);
+CREATE INDEX known_sign_in_clients_age_idx ON iam.known_sign_in_clients USING btree (last_signed_in_at);
 
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at);
 
@@ -1053,6 +1185,8 @@ ALTER TABLE iam.alembic_version ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY alembic_version_read ON iam.alembic_version FOR SELECT TO iam_api USING (true);
 
+ALTER TABLE iam.attempt_counters ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE iam.audit_events ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY audit_events_api_select ON iam.audit_events FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('audit:read'::text) AS caller_has_permission)));
@@ -1077,7 +1211,7 @@ CREATE POLICY invitations_dba_select ON iam.invitations FOR SELECT TO iam_dba US
 
 CREATE POLICY invitations_dba_update ON iam.invitations FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
-ALTER TABLE iam.login_throttle ENABLE ROW LEVEL SECURITY;
+ALTER TABLE iam.known_sign_in_clients ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY memberships_api_delete ON iam.organization_memberships FOR DELETE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
 
@@ -1207,10 +1341,17 @@ REVOKE ALL ON FUNCTION iam.keep_last_admin() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.keep_sessions_revoked() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.list_my_invitations() FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.list_my_invitations() TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.list_my_organizations() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.list_my_organizations() TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.purge_expired(p_window_seconds integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION iam.lock_attempt_counters(p_keys bytea[], p_window_seconds integer[]) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.max_live_sessions_per_user() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.purge_expired() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.record_audit_event() FROM PUBLIC;
 
@@ -1219,8 +1360,8 @@ GRANT ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p
 
 REVOKE ALL ON FUNCTION iam.record_session_event() FROM PUBLIC;
 
-REVOKE ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea) TO iam_api;
+REVOKE ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea, p_grace_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea, p_grace_seconds integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
@@ -1228,11 +1369,11 @@ GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash te
 REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.release_login_attempt(p_email_key bytea, p_address_key bytea) TO iam_api;
+REVOKE ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_email_key bytea, p_address_key bytea, p_max_email integer, p_max_address integer, p_window_seconds integer) TO iam_api;
+REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
 
@@ -1249,6 +1390,9 @@ REVOKE ALL ON FUNCTION iam.supersede_pending_invitations() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) TO iam_api;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
 

@@ -9,7 +9,9 @@ PyJWT checks the signature and the times, with the algorithm pinned per key. On 
 token must carry integer `iat` and `exp` no further apart than the configured lifetime
 (plus leeway), a single string audience, and UUIDs in `sub`, `org_id` and `sid`: PyJWT
 would take `exp` as a numeric string or as 1e300, and `aud` as a list. The `role` claim is
-informational only; every request reads the role, and the session, from the database.
+informational only; every request reads the role, and the session, from the database. A
+session with no organization (its user belongs to none) has tokens without `org_id` and
+`role`.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ LEEWAY_SECONDS = 30
 # Verified tokens kept per process (about 2 MB). A client sends the same token with every
 # request for its lifetime; PyJWT's checks cost ~110 us of GIL-held time per request.
 VERIFIED_CACHE_SIZE = 4096
-REQUIRED_CLAIMS = ["sub", "org_id", "sid", "iat", "exp", "iss", "aud", "jti"]
+# org_id and role are absent from the token of a session with no organization.
+REQUIRED_CLAIMS = ["sub", "sid", "iat", "exp", "iss", "aud", "jti"]
 
 
 class InvalidToken(Exception):
@@ -51,7 +54,7 @@ class InvalidToken(Exception):
 @dataclass(frozen=True)
 class TokenSubject:
     user_id: uuid.UUID
-    organization_id: uuid.UUID
+    organization_id: uuid.UUID | None
     session_id: uuid.UUID
 
 
@@ -154,13 +157,15 @@ class AccessTokens:
             "keys": [{**public_jwk(verifying), "kid": kid, "alg": "EdDSA", "use": "sig"} for kid, verifying in public]
         }
 
-    def issue(self, user_id: uuid.UUID, organization_id: uuid.UUID, role: str, session_id: uuid.UUID) -> str:
+    def issue(
+        self, user_id: uuid.UUID, organization_id: uuid.UUID | None, role: str | None, session_id: uuid.UUID
+    ) -> str:
         now = int(time.time())
+        organization = {} if organization_id is None else {"org_id": str(organization_id), "role": role}
         claims = {
             "sub": str(user_id),
-            "org_id": str(organization_id),
+            **organization,
             "sid": str(session_id),
-            "role": role,
             "iat": now,
             "exp": now + self.ttl_seconds,
             "iss": self.issuer,
@@ -213,7 +218,8 @@ class AccessTokens:
             raise InvalidToken("the token outlives the configured lifetime")
         if not isinstance(claims["aud"], str):
             raise InvalidToken("aud must be a single string")
-        subject = TokenSubject(uuid_claim(claims, "sub"), uuid_claim(claims, "org_id"), uuid_claim(claims, "sid"))
+        organization_id = None if claims.get("org_id") is None else uuid_claim(claims, "org_id")
+        subject = TokenSubject(uuid_claim(claims, "sub"), organization_id, uuid_claim(claims, "sid"))
         return subject, expires_at
 
 

@@ -67,10 +67,14 @@ class ClientAddresses:
             return parse_address((req.get_header(self.header) or "").split(",")[0])
         return client_address(req, self.trusted_proxies)
 
-
-def throttle_subject(address: Address) -> str:
-    """What login counters are kept per: the address, or its /64 for IPv6, where one
-    client commonly holds a whole /64."""
-    if isinstance(address, ipaddress.IPv6Address):
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    def counted_as(self, req: falcon.Request, email: str) -> str:
+        """Who per-client counters (login, registration) count this request as: its
+        address, or its /64 for IPv6, where one client commonly holds a whole /64. A client
+        with no usable address is counted with the email alone: one shared "unknown"
+        counter would let any such client lock out every other."""
+        address = self.of(req)
+        if address is None:
+            return f"unknown:{email}"
+        if isinstance(address, ipaddress.IPv6Address):
+            return str(ipaddress.IPv6Network((address, 64), strict=False))
+        return str(address)

@@ -9,9 +9,9 @@ cannot take the service down with it:
   at the measured time per hash, would not finish by then, or past PASSWORD_HASH_QUEUE
   waiting. A queue of one (before) refused 46 of 50 users logging in at once, though the
   machine could hash them all in about 2 s;
-- each client (an email, an address) holds at most PASSWORD_HASH_PER_CLIENT of those places
-  at once; past that it gets a 429 (TooManyAtOnce) before any database work, so one
-  client flooding logins on 20 connections cannot take the places of everyone else;
+- each client (an email, an address) holds at most PASSWORD_HASH_PER_CLIENT logins in
+  progress at once; past that it gets a 429 (TooManyAtOnce) before any database work, so
+  one client flooding logins on 20 connections cannot take the places of everyone else;
 - hashes run on threads of their own at a lower CPU priority (Linux sets it per thread), so
   when hashing and ordinary requests compete for the cores, the requests come first;
 - glibc is told to give buffers of 128 KiB and more straight back to the system: otherwise
@@ -30,9 +30,9 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 from argon2 import PasswordHasher
@@ -109,23 +109,36 @@ class Passwords:
         # account's, so timing does not tell who has an account.
         self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(32))
 
+    @contextmanager
+    def share(self, *clients: bytes) -> Iterator[None]:
+        """One of the places each of these clients (keys of an email and an address) may
+        hold at once, for the block: TooManyAtOnce past PASSWORD_HASH_PER_CLIENT. A login
+        holds it from before its database work until its check is done, so a client
+        flooding logins is refused before it costs a round trip or a hashing slot."""
+        if any(self._clients.get(client, 0) >= self._per_client for client in clients):
+            raise TooManyAtOnce
+        for client in clients:
+            self._clients[client] = self._clients.get(client, 0) + 1
+        try:
+            yield
+        finally:
+            for client in clients:
+                if self._clients[client] <= 1:
+                    del self._clients[client]
+                else:
+                    self._clients[client] -= 1
+
     @asynccontextmanager
-    async def slot(self, *clients: bytes) -> AsyncIterator[None]:
-        """A hashing slot for the block, for these clients (keys of an email and an address).
-        A login takes it before anything else, so that a request that cannot be served is
-        refused (TooManyAtOnce, HashingBusy) before it costs a database round trip; hash()
-        and verify() inside the block use it. Waiting costs a coroutine, no thread."""
+    async def slot(self) -> AsyncIterator[None]:
+        """A hashing slot for the block: hash() and verify() inside it use it. Waiting costs
+        a coroutine, no thread."""
         if self._holder.get():
             yield
             return
-        if any(self._clients.get(client, 0) >= self._per_client for client in clients):
-            raise TooManyAtOnce
         rounds_ahead = self._admitted // self._concurrency + 1
         if self._admitted >= self._admission or rounds_ahead * self._seconds_per_hash > self._wait_seconds:
             raise HashingBusy
         self._admitted += 1
-        for client in clients:
-            self._clients[client] = self._clients.get(client, 0) + 1
         try:
             try:
                 await asyncio.wait_for(self._slots.acquire(), self._wait_seconds)
@@ -139,11 +152,6 @@ class Passwords:
                 self._slots.release()
         finally:
             self._admitted -= 1
-            for client in clients:
-                if self._clients[client] <= 1:
-                    del self._clients[client]
-                else:
-                    self._clients[client] -= 1
 
     async def _run(self, work: Callable[[], T]) -> T:
         async with self.slot():

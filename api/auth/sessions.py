@@ -11,7 +11,7 @@ from falcon.asgi import Request, Response
 from api.auth.access_tokens import AccessTokens
 from api.auth.client_address import ClientAddresses
 from api.auth.opaque_tokens import new_opaque_token
-from api.http.responses import OrganizationRef, SignedIn, UserRef
+from api.http.responses import SignedIn, UserRef, organization_ref
 
 MAX_USER_AGENT = 512
 
@@ -46,7 +46,7 @@ class SessionIssuer:
             resp,
             SignedIn(
                 user=UserRef(id=session["user_id"], email=session["email"]),
-                organization=OrganizationRef(id=session["organization_id"], name=session["organization_name"]),
+                organization=organization_ref(session["organization_id"], session["organization_name"]),
                 role=session["role"],
                 session_id=session["session_id"],
                 access_token=self.tokens.issue(

@@ -39,10 +39,16 @@ class OrganizationRef(Response):
     name: str
 
 
+def organization_ref(organization_id: uuid.UUID | None, name: str | None) -> OrganizationRef | None:
+    """The organization of a session, or None for a session with no organization."""
+    return None if organization_id is None or name is None else OrganizationRef(id=organization_id, name=name)
+
+
 class Me(Response):
     user: UserRef
-    organization: OrganizationRef
-    role: RoleKey
+    # null, with role, for a session with no organization (a user who belongs to none).
+    organization: OrganizationRef | None
+    role: RoleKey | None
     session_id: uuid.UUID
     permissions: list[str]
 
@@ -51,8 +57,9 @@ class SignedIn(Response):
     """A new or renewed session: sent once, never cached (Cache-Control: no-store)."""
 
     user: UserRef
-    organization: OrganizationRef
-    role: RoleKey
+    # null, with role, when the user belongs to no organization (see GET /auth/invitations).
+    organization: OrganizationRef | None
+    role: RoleKey | None
     session_id: uuid.UUID
     access_token: str
     token_type: Literal["Bearer"]
@@ -64,7 +71,7 @@ class SignedIn(Response):
 
 class Session(Response):
     id: uuid.UUID
-    organization_id: uuid.UUID
+    organization_id: uuid.UUID | None
     organization_name: str | None
     created_at: datetime.datetime
     last_used_at: datetime.datetime
@@ -76,7 +83,7 @@ class Session(Response):
 
 class SessionList(Response):
     items: list[Session]
-    next_cursor: None = None
+    next_cursor: str | None
 
 
 class Organization(Response):
@@ -126,6 +133,21 @@ class NewInvitation(Response):
     role: RoleKey
     expires_at: datetime.datetime
     token: str
+
+
+class MyInvitation(Response):
+    """An invitation to the caller's email; accepting it needs its token, as before."""
+
+    id: uuid.UUID
+    organization: OrganizationRef
+    role: RoleKey
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+
+
+class MyInvitationList(Response):
+    items: list[MyInvitation]
+    next_cursor: None = None
 
 
 class AcceptedInvitation(Response):

@@ -113,6 +113,6 @@ class RequestLogMiddleware:
             request_id=req.context.get("request_id"),
             client=str(address) if address else None,
             user_id=str(subject.user_id) if subject else None,
-            org_id=str(subject.organization_id) if subject else None,
+            org_id=str(subject.organization_id) if subject and subject.organization_id else None,
             reason=req.context.get("refusal"),
         )

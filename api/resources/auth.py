@@ -2,11 +2,13 @@
 
 Password hashing (~40 ms) never runs inside a transaction: these resources open short
 transactions of their own around it, so a flood of logins holds no database connections.
-A login takes its hashing slot before anything else: past capacity it is a 503 that cost
-nothing, not two transactions.
+A login is counted against its client's limits before it takes a hashing slot, so a client
+over them is refused without waiting for one.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import falcon
 from falcon.asgi import Request, Response
@@ -14,13 +16,14 @@ from falcon.asgi import Request, Response
 from api.auth.login_throttle import LoginThrottle, too_many_attempts
 from api.auth.opaque_tokens import opaque_token_hash
 from api.auth.passwords import Passwords
+from api.auth.registration_quota import RegistrationQuota
 from api.auth.sessions import SessionIssuer
 from api.context import Access, caller, in_context, request_id, signed_in
 from api.database import Database
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
-from api.http.problems import unauthorized
-from api.http.responses import Me, OrganizationRef, SignedIn, UserRef
+from api.http.problems import Overloaded, unauthorized
+from api.http.responses import Me, SignedIn, UserRef, organization_ref
 from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.observability.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
 from api.text import normalize_email
@@ -31,16 +34,19 @@ LOGIN_FAILED = "Invalid email or password."
 class RegisterResource:
     access = Access.PUBLIC
 
-    def __init__(self, database: Database, sessions: SessionIssuer, passwords: Passwords) -> None:
+    def __init__(
+        self, database: Database, sessions: SessionIssuer, passwords: Passwords, quota: RegistrationQuota
+    ) -> None:
         self._database = database
         self._sessions = sessions
         self._passwords = passwords
+        self._quota = quota
 
     @operation(
         "Register: a new organization, or joining one with an invitation",
         body=RegisterBody,
         ok={201: SignedIn},
-        errors=(404, 409),
+        errors=(404, 409, 429),
     )
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json(req, RegisterBody)
@@ -56,6 +62,10 @@ class RegisterResource:
             checks.token("invitation_token", body.invitation_token)
         checks.done()
 
+        if organization_name is not None:
+            # Counted (and committed) before any hashing: a refused client costs no slot.
+            async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+                await self._quota.take(tx, req, email)
         password_hash = await self._passwords.hash(password)
         refresh_token, params = self._sessions.new_session(req)
         params = {**params, "email": email, "password_hash": password_hash}
@@ -87,36 +97,46 @@ class LoginResource:
         body = await read_json(req, LoginBody)
         email = normalize_email(body.email)
         attempt = self._throttle.attempt(req, email)
-        # 1. A hashing slot first: for a client already holding its share, a 429, and past
-        # capacity a 503, before anything else is spent.
-        async with self._passwords.slot(attempt.email_key, attempt.address_key):
-            # 2. Count the attempt and find the account, committed before any hashing.
+        # 1. A client already holding its share of logins in progress: a 429 before anything else.
+        with self._passwords.share(attempt.email_key, attempt.address_key):
+            # 2. Count the attempt and find the account, committed before any hashing: a
+            # client over its limits is refused without taking a hashing slot.
             async with in_context(self._database, request_id=request_id(req)) as (tx, _):
                 account = await tx.one("find_login", {"email": email})
                 target = body.organization_id or (account["default_organization_id"] if account else None)
-                refusal = await self._throttle.reserve(tx, attempt)
-                if refusal is not None and refusal.first and account is not None:
+                reservation = await self._throttle.reserve(tx, attempt)
+                if reservation.first_refusal and account is not None:
                     await tx.run(
                         "record_login",
                         {"user_id": account["user_id"], "organization_id": target, "outcome": "throttled"},
                     )
-            if refusal is not None:
+            if not reservation.allowed:
                 LOGINS_THROTTLED.inc()
-                raise too_many_attempts(refusal.retry_after_seconds)
+                raise too_many_attempts(reservation.retry_after_seconds)
+            if reservation.delay_seconds > 0:
+                await asyncio.sleep(reservation.delay_seconds)  # the email's turn (it is slowed down)
             # 3. The password, outside any transaction. Unknown email, wrong password and
             # inactive account: same work, same answer.
             stored_hash = account["password_hash"] if account else None
-            verified = await self._passwords.verify(stored_hash, body.password)
-            rehash = None
-            if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
-                rehash = await self._passwords.hash(body.password)
+            try:
+                async with self._passwords.slot():
+                    verified = await self._passwords.verify(stored_hash, body.password)
+                    rehash = None
+                    if verified and stored_hash is not None and self._passwords.needs_rehash(stored_hash):
+                        rehash = await self._passwords.hash(body.password)
+            except Overloaded:
+                # Never checked: the attempt is given back.
+                async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+                    await self._throttle.release(tx, attempt, signed_in=False)
+                raise
 
         # 4. The outcome. sign_in opens the session only while the hash the password was
         # verified against is still the account's: a password changed meanwhile is a failure.
         refresh_token, params = self._sessions.new_session(req)
         async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             session = None
-            if account is not None and verified and account["is_active"] and target is not None:
+            # A user who belongs to no organization (target None) signs in to a session with none.
+            if account is not None and verified and account["is_active"]:
                 session = await tx.one(
                     "sign_in",
                     {
@@ -134,7 +154,7 @@ class LoginResource:
                     {"user_id": account and account["user_id"], "organization_id": target, "outcome": "failed"},
                 )
             else:
-                await self._throttle.release(tx, attempt)
+                await self._throttle.release(tx, attempt, signed_in=True)
         if session is None:
             LOGIN_FAILURES.inc()
             raise unauthorized(LOGIN_FAILED)
@@ -142,12 +162,14 @@ class LoginResource:
 
 
 class MeResource:
+    access = Access.SESSION
+
     @operation("Who you are here: user, organization, role and permissions", ok={200: Me})
     async def on_get(self, req: Request, resp: Response) -> None:
         me = caller(req)
         resp.media = Me(
             user=UserRef(id=me.user_id, email=me.email),
-            organization=OrganizationRef(id=me.organization_id, name=me.organization_name),
+            organization=organization_ref(me.organization_id, me.organization_name),
             role=me.role,  # type: ignore[arg-type]
             session_id=me.session_id,
             permissions=sorted(me.permissions),
@@ -177,18 +199,25 @@ class ChangePasswordResource:
         new_password = checks.password("new_password", body.new_password)
         checks.done()
 
-        async with self._passwords.slot():
-            async with signed_in(req, self._database) as (tx, me):
-                attempt = self._throttle.attempt(req, me.email)
-                account = await tx.one("find_login", {"email": me.email})
-                refusal = await self._throttle.reserve(tx, attempt)
-            if refusal is not None:
-                raise too_many_attempts(refusal.retry_after_seconds)
-            assert account is not None
-            if not await self._passwords.verify(account["password_hash"], body.current_password):
-                raise unauthorized("The current password is wrong.")
-            new_hash = await self._passwords.hash(new_password)
+        async with signed_in(req, self._database) as (tx, me):
+            attempt = self._throttle.attempt(req, me.email)
+            account = await tx.one("find_login", {"email": me.email})
+            reservation = await self._throttle.reserve(tx, attempt)
+        if not reservation.allowed:
+            raise too_many_attempts(reservation.retry_after_seconds)
+        if reservation.delay_seconds > 0:
+            await asyncio.sleep(reservation.delay_seconds)
+        assert account is not None
+        try:
+            async with self._passwords.slot():
+                if not await self._passwords.verify(account["password_hash"], body.current_password):
+                    raise unauthorized("The current password is wrong.")
+                new_hash = await self._passwords.hash(new_password)
+        except Overloaded:
+            async with signed_in(req, self._database) as (tx, _):
+                await self._throttle.release(tx, attempt, signed_in=False)
+            raise
         async with signed_in(req, self._database) as (tx, _):
-            await self._throttle.release(tx, attempt)
+            await self._throttle.release(tx, attempt, signed_in=True)
             await tx.one("change_own_password", {"password_hash": new_hash})
         resp.status = falcon.HTTP_204

@@ -1,4 +1,5 @@
-"""Invitations into the current organization, and accepting one."""
+"""Invitations into the current organization, and accepting one; the invitations addressed
+to the caller, in any organization."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.sessions import answer_with_secret
-from api.context import requires, transaction
+from api.context import Access, requires, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.problems import not_found, problem
@@ -17,6 +18,8 @@ from api.http.responses import (
     AcceptedInvitation,
     Invitation,
     InvitationList,
+    MyInvitation,
+    MyInvitationList,
     NewInvitation,
     OrganizationRef,
     from_row,
@@ -26,6 +29,10 @@ from api.http.schemas import AcceptInvitationBody, InvitationBody
 
 
 class InvitationsResource:
+    # Accepting is for any signed-in user, one with no organization included; the rest
+    # needs users:manage in the current organization (@requires).
+    access = Access.SESSION
+
     def __init__(self, ttl_seconds: int) -> None:
         self._ttl_seconds = ttl_seconds
 
@@ -89,4 +96,26 @@ class InvitationsResource:
         resp.media = AcceptedInvitation(
             organization=OrganizationRef(id=accepted["organization_id"], name=accepted["organization_name"]),
             role=accepted["role"],
+        )
+
+
+class MyInvitationsResource:
+    """Where the caller may join: the way back in for a user who belongs to no organization."""
+
+    access = Access.SESSION
+
+    @operation("Pending invitations to your email, in any organization", ok={200: MyInvitationList})
+    async def on_get(self, req: Request, resp: Response) -> None:
+        rows = await transaction(req).all("list_my_invitations")
+        resp.media = MyInvitationList(
+            items=[
+                MyInvitation(
+                    id=row["id"],
+                    organization=OrganizationRef(id=row["organization_id"], name=row["organization_name"]),
+                    role=row["role"],
+                    created_at=row["created_at"],
+                    expires_at=row["expires_at"],
+                )
+                for row in rows
+            ]
         )

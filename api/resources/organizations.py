@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 from falcon.asgi import Request, Response
 
-from api.context import transaction
+from api.context import Access, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.responses import Organization, OrganizationList, from_row, from_rows
@@ -13,6 +13,9 @@ from api.http.schemas import OrganizationBody
 
 
 class OrganizationsResource:
+    # A user who belongs to no organization lists theirs (none) and creates one.
+    access = Access.SESSION
+
     @operation("The organizations you belong to, with your role in each", ok={200: OrganizationList})
     async def on_get(self, req: Request, resp: Response) -> None:
         resp.media = OrganizationList(
@@ -20,7 +23,7 @@ class OrganizationsResource:
         )
 
     @operation(
-        "Create an organization (ORG_ADMIN of the current one); you become its ORG_ADMIN",
+        "Create an organization (ORG_ADMIN of the current one, or signed in to none); you become its ORG_ADMIN",
         body=OrganizationBody,
         ok={201: Organization},
     )

@@ -13,22 +13,27 @@ from api.auth.sessions import SessionIssuer
 from api.context import Access, caller, in_context, request_id, transaction
 from api.database import Database
 from api.http.body import FieldChecks, read_json
-from api.http.openapi import operation
+from api.http.cursors import Cursors
+from api.http.openapi import CURSOR, LIMIT, operation
+from api.http.pagination import KeysetPager
 from api.http.problems import not_found, unauthorized
-from api.http.responses import Session, SessionList, SignedIn, from_rows
+from api.http.responses import Session, SessionList, SignedIn
 from api.http.schemas import RefreshBody, SwitchOrganizationBody
 from api.observability.metrics import REFRESH_TOKEN_REUSE
 
 
 class RefreshResource:
     """Presenting a refresh token that was already rotated revokes its whole session; that
-    revocation commits even though the answer is a 401."""
+    revocation commits even though the answer is a 401. The exception is a retry: the
+    previous token again within REFRESH_REUSE_GRACE_SECONDS, its successor unused (the
+    answer was lost), gets a new successor in place of the first."""
 
     access = Access.PUBLIC
 
-    def __init__(self, database: Database, sessions: SessionIssuer) -> None:
+    def __init__(self, database: Database, sessions: SessionIssuer, grace_seconds: int) -> None:
         self._database = database
         self._sessions = sessions
+        self._grace_seconds = grace_seconds
 
     @operation(
         "Trade a refresh token for a new access token and a new refresh token",
@@ -45,17 +50,23 @@ class RefreshResource:
         async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             session = await tx.one(
                 "refresh_session",
-                {"token_hash": opaque_token_hash(body.refresh_token), "new_token_hash": new_token_hash},
+                {
+                    "token_hash": opaque_token_hash(body.refresh_token),
+                    "new_token_hash": new_token_hash,
+                    "grace_seconds": self._grace_seconds,
+                },
             )
         assert session is not None
         if session["outcome"] == "reused":
             REFRESH_TOKEN_REUSE.inc()
-        if session["outcome"] != "rotated":
+        if session["outcome"] not in ("rotated", "retried"):
             raise unauthorized("The refresh token is unknown, already used, or its session has ended.")
         self._sessions.answer(resp, session, new_token)
 
 
 class LogoutResource:
+    access = Access.SESSION
+
     @operation("End this session: its refresh token stops working", ok={204: None})
     async def on_post(self, req: Request, resp: Response) -> None:
         await transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
@@ -63,9 +74,16 @@ class LogoutResource:
 
 
 class SessionsResource:
-    @operation("Your live sessions", ok={200: SessionList})
+    access = Access.SESSION
+
+    def __init__(self, cursors: Cursors) -> None:
+        self._pager = KeysetPager(cursors, "sessions", "created_at")
+
+    @operation("Your live sessions, newest first", query=(LIMIT, CURSOR), ok={200: SessionList})
     async def on_get(self, req: Request, resp: Response) -> None:
-        resp.media = SessionList(items=from_rows(await transaction(req).all("list_my_sessions"), Session))
+        params = self._pager.params(req)
+        rows = await transaction(req).all("list_my_sessions", params)
+        resp.media = SessionList(**self._pager.page(rows, params, Session))
 
     @operation("End one of your sessions", ok={204: None})
     async def on_delete_item(self, req: Request, resp: Response, session_id: uuid.UUID) -> None:
@@ -76,7 +94,10 @@ class SessionsResource:
 
 
 class SwitchOrganizationResource:
-    """A new session in another organization of the caller's; the current one stays."""
+    """A new session in another organization of the caller's; the current one stays. From
+    a session with no organization, the way into one just joined or created."""
+
+    access = Access.SESSION
 
     def __init__(self, sessions: SessionIssuer) -> None:
         self._sessions = sessions

@@ -16,14 +16,20 @@ SELECT user_id, password_hash, is_active, default_organization_id
 FROM iam.find_login(%(email)s)
 
 -- name: reserve_login_attempt
--- Counts an attempt for the email and the client address before the password is checked;
--- refused (with the seconds until the window ends) when either is over its limit.
-SELECT allowed, retry_after_seconds, first_refusal
-FROM iam.reserve_login_attempt(%(email_key)s, %(address_key)s, %(max_email)s, %(max_address)s, %(window_seconds)s)
+-- Counts a password check for the (email, address) pair, the address and the email before
+-- it runs; refused (with the seconds to wait) when the pair or the address is over its
+-- limit, or the email's slowed-down turn is too far away. delay_seconds: the turn's wait.
+SELECT allowed, retry_after_seconds, delay_seconds, first_refusal
+FROM iam.reserve_login_attempt(%(pair_key)s, %(address_key)s, %(email_key)s, %(max_pair)s, %(max_address)s,
+                               %(window_seconds)s, %(email_free)s, %(email_max_spacing)s, %(max_wait)s)
 
 -- name: release_login_attempt
--- Gives back a reserved attempt: the password was right.
-SELECT iam.release_login_attempt(%(email_key)s, %(address_key)s)
+-- Gives back a reserved check: the password was right (signed_in), or it never ran.
+SELECT iam.release_login_attempt(%(pair_key)s, %(address_key)s, %(email_key)s, %(signed_in)s)
+
+-- name: take_registration_quota
+-- Counts a registration from a client address; refused (with the seconds to wait) at the limit.
+SELECT allowed, retry_after_seconds FROM iam.take_registration_quota(%(address_key)s, %(max)s, %(window_seconds)s)
 
 -- name: record_login
 -- Records login.failed or login.throttled in the targeted organization (when the user is a member there).
@@ -43,9 +49,10 @@ FROM iam.switch_organization(%(organization_id)s, %(refresh_token_hash)s, %(ttl_
                              %(user_agent)s, %(client_address)s)
 
 -- name: refresh_session
--- Rotates a refresh token: rotated, unknown, ended, or reused (which revokes the session).
+-- Rotates a refresh token: rotated; retried (the previous token again within the grace
+-- period: its unused successor is replaced); unknown; ended; or reused (revokes the session).
 SELECT outcome, session_id, user_id, email, organization_id, organization_name, role, expires_at
-FROM iam.refresh_session(%(token_hash)s, %(new_token_hash)s)
+FROM iam.refresh_session(%(token_hash)s, %(new_token_hash)s, %(grace_seconds)s)
 
 -- name: change_own_password
 -- Stores the current user's new password hash and ends their other sessions.

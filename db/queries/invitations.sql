@@ -22,3 +22,7 @@ RETURNING id
 -- name: accept_invitation
 -- Makes the current user a member of the organization that invited their email.
 SELECT organization_id, organization_name, role FROM iam.accept_invitation(%(token_hash)s)
+
+-- name: list_my_invitations
+-- Pending invitations addressed to the signed-in user's email, in any organization, newest first.
+SELECT id, organization_id, organization_name, role, created_at, expires_at FROM iam.list_my_invitations()

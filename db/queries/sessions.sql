@@ -1,5 +1,5 @@
 -- name: list_my_sessions
--- The current user's live sessions across organizations, most recently used first.
+-- A page of the current user's live sessions across organizations, newest first, after a keyset position.
 SELECT s.id,
        s.organization_id,
        o.name AS organization_name,
@@ -12,7 +12,9 @@ SELECT s.id,
 FROM iam.sessions AS s
 LEFT JOIN iam.list_my_organizations() AS o ON o.id = s.organization_id
 WHERE s.revoked_at IS NULL AND s.expires_at > now()
-ORDER BY s.last_used_at DESC, s.id
+  AND (%(after_time)s::timestamptz IS NULL OR (s.created_at, s.id) < (%(after_time)s, %(after_id)s::uuid))
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT %(limit)s
 
 -- name: revoke_my_session
 -- Ends one of the current user's live sessions; no row when they have none with this id.

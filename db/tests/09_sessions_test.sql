@@ -2,7 +2,7 @@
 -- and lets them revoke those only, never anyone else's, not even as ORG_ADMIN. DBAs get
 -- nothing. Refresh tokens and login counters are reachable through functions only.
 BEGIN;
-SELECT plan(16);
+SELECT plan(20);
 SELECT iam_test.seed();  -- every member has one live session
 
 SELECT iam_test.act_as('ORG_ADMIN of A');
@@ -15,7 +15,8 @@ SELECT is(iam_test.attempt(format(
     iam_test.id('admin_a'), iam_test.id('org A'))), 'refused', 'sessions are opened by iam.start_session only');
 SELECT is(iam_test.attempt($$DELETE FROM iam.sessions$$), 'refused', 'the API deletes no session');
 SELECT throws_ok($$SELECT token_hash FROM iam.refresh_tokens$$, '42501', NULL, 'the API reads no refresh token hash');
-SELECT throws_ok($$SELECT subject FROM iam.login_throttle$$, '42501', NULL, 'the API reads no login counter');
+SELECT throws_ok($$SELECT subject FROM iam.attempt_counters$$, '42501', NULL, 'the API reads no login counter');
+SELECT throws_ok($$SELECT pair FROM iam.known_sign_in_clients$$, '42501', NULL, 'the API reads no known sign-in client');
 
 SELECT iam_test.act_as('ORG_USER of A');
 SELECT results_eq($$SELECT user_id FROM iam.sessions$$, ARRAY[iam_test.id('user_a')], 'ORG_USER of A: their own session');
@@ -31,7 +32,10 @@ SELECT is(iam_test.attempt($$UPDATE iam.sessions SET revoked_at = now(), revoked
 SELECT iam_test.act_as('DBA granted A');
 SELECT throws_ok($$SELECT count(*) FROM iam.sessions$$, '42501', NULL, 'a DBA reads no sessions, even of a granted organization');
 SELECT throws_ok($$SELECT iam.current_session_id()$$, '42501', NULL, 'a DBA cannot call the API''s session helper');
-SELECT throws_ok($$SELECT * FROM iam.refresh_session('\x01', '\x09')$$, '42501', NULL, 'a DBA cannot refresh anyone''s session');
+SELECT throws_ok($$SELECT * FROM iam.refresh_session('\x01', '\x09', 10)$$, '42501', NULL, 'a DBA cannot refresh anyone''s session');
+SELECT throws_ok($$SELECT count(*) FROM iam.attempt_counters$$, '42501', NULL, 'a DBA reads no login counter');
+SELECT throws_ok($$SELECT * FROM iam.purge_expired()$$, '42501', NULL, 'a DBA cannot purge counters (nor can anyone but the owner)');
+SELECT throws_ok($$SELECT * FROM iam.list_my_invitations()$$, '42501', NULL, 'a DBA cannot list anyone''s invitations');
 
 -- A revoked session stays revoked, whoever tries.
 RESET ROLE;

@@ -49,7 +49,14 @@ def serving_fresh_database(
     name = f"iam_test_{folder.name}_{os.getpid()}"
     create_database(server_url, name, template=template_database, owner=owner_role)
     database_url = as_role(database_on(through or server_url, name), owner_role)
-    full_env = {**os.environ, "APP_ENV": "test", "DATABASE_URL": database_url, **env}
+    # Tests register their users from one address (REGISTRATIONS_PER_ADDRESS is tested apart).
+    full_env = {
+        **os.environ,
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "REGISTRATIONS_PER_ADDRESS": "1000000",
+        **env,
+    }
     log_path = folder / "server.log"
     try:
         with running_gunicorn(full_env, log_path, command) as (url, process):

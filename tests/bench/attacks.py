@@ -16,14 +16,14 @@ import time
 from collections.abc import Iterator
 
 
-def _address(url: str) -> tuple[str, int]:
+def host_and_port(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").split(":")
     return host, int(port)
 
 
 @contextlib.contextmanager
 def idle_and_trickling(url: str, idle: int = 5000, trickling: int = 16) -> Iterator[dict[str, int]]:
-    address = _address(url)
+    address = host_and_port(url)
     opened: list[socket.socket] = []
     stop = threading.Event()
     counts = {"idle_opened": 0, "trickle_reconnects": 0}
@@ -61,7 +61,7 @@ def idle_and_trickling(url: str, idle: int = 5000, trickling: int = 16) -> Itera
 
 @contextlib.contextmanager
 def large_bodies(url: str, clients: int = 400) -> Iterator[None]:
-    address = _address(url)
+    address = host_and_port(url)
     head = b"POST /projects HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1048576\r\n\r\n"
     held: list[socket.socket] = []
 

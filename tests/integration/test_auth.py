@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+import falcon.testing
 import psycopg
 from argon2 import PasswordHasher
 
-from tests.integration.conftest import PASSWORD, Api, Tenant
+from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql, Tenant
 
 
 def test_register_creates_user_organization_and_admin_membership(api: Api) -> None:
@@ -166,3 +167,25 @@ def test_login_with_a_malformed_organization_id_is_422(api: Api, tenant: Tenant)
 def test_login_into_an_unknown_organization_is_403(api: Api, tenant: Tenant) -> None:
     body = {"email": tenant.user.email, "password": PASSWORD, "organization_id": str(uuid.uuid4())}
     assert api.post("/auth/login", body).status_code == 403
+
+
+def test_registrations_from_one_address_are_limited(make_api: AppFactory, owner: Sql) -> None:
+    """Anonymous registration ran at 9 accounts and organizations a second from one address."""
+    api = make_api(REGISTRATIONS_PER_ADDRESS="3")
+
+    def register(email: str, address: str, **fields: str) -> falcon.testing.Result:
+        body = {"email": email, "password": PASSWORD, **(fields or {"organization_name": "Mass"})}
+        return api.post("/auth/register", body, remote_addr=address)
+
+    assert [register(f"mass-{n}@example.com", "203.0.113.40").status_code for n in range(3)] == [201] * 3
+    refused = register("mass-3@example.com", "203.0.113.40")
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert 3500 <= int(refused.headers["retry-after"]) <= 3600
+    assert owner.execute("SELECT count(*) FROM iam.users WHERE email = 'mass-3@example.com'").fetchone() == (0,)
+    # Another address is not limited with it; nor is joining with an invitation, which an
+    # admin granted.
+    assert register("mass-3@example.com", "203.0.113.41").status_code == 201
+    admin = api.login("mass-0@example.com")
+    token = api.invite(admin, "invited@example.com", "ORG_USER")
+    assert register("invited@example.com", "203.0.113.40", invitation_token=token).status_code == 201

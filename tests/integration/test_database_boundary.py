@@ -90,17 +90,19 @@ API_FUNCTIONS = {
     "iam.accept_invitation(bytea)",
     "iam.change_own_password(text)",
     "iam.create_organization(text)",
+    "iam.list_my_invitations()",
     "iam.list_my_organizations()",
     "iam.switch_organization(uuid,bytea,integer,text,inet)",
     # Pre-authentication (see the README for why each is safe with any input).
     "iam.find_login(text)",
     "iam.record_login(uuid,uuid,text)",
-    "iam.refresh_session(bytea,bytea)",
+    "iam.refresh_session(bytea,bytea,integer)",
     "iam.register_invited_user(text,text,bytea,bytea,integer,text,inet)",
     "iam.register_user(text,text,text,bytea,integer,text,inet)",
-    "iam.release_login_attempt(bytea,bytea)",
-    "iam.reserve_login_attempt(bytea,bytea,integer,integer,integer)",
+    "iam.release_login_attempt(bytea,bytea,bytea,boolean)",
+    "iam.reserve_login_attempt(bytea,bytea,bytea,integer,integer,integer,integer,integer,integer)",
     "iam.sign_in(uuid,text,uuid,bytea,integer,text,inet,text)",
+    "iam.take_registration_quota(bytea,integer,integer)",
 }
 
 DBA_TABLE_PRIVILEGES = {

@@ -1,6 +1,7 @@
-"""Login throttling, counted in PostgreSQL: per email and per client address, atomic under
-parallel guesses, shared by every instance, blind to whether an account exists, bounded in
-size; and password hashing under a per-process limit."""
+"""Login throttling, counted in PostgreSQL: per (email, address) pair and per client address,
+with only a slowdown per email; atomic under parallel guesses, shared by every instance,
+blind to whether an account exists, bounded in size; and password hashing under a
+per-process limit."""
 
 from __future__ import annotations
 
@@ -42,19 +43,66 @@ def assert_throttled(result: falcon.testing.Result, window: int = 900) -> None:
     assert 1 <= int(result.headers["retry-after"]) <= window
 
 
-def test_an_email_is_throttled_after_its_failures_even_with_the_right_password(make_api: AppFactory) -> None:
+def test_a_pair_is_refused_after_its_failures_and_the_owner_elsewhere_is_not(make_api: AppFactory) -> None:
+    """Ten wrong passwords from anywhere used to lock the account for every address, even
+    with the right password. Now the hard limit is the (email, address) pair's."""
     api = make_api(LOGIN_MAX_FAILURES="3")
     victim, bystander = api.register("victim@example.com"), api.register("bystander@example.com")
-    assert [login(api, victim.email).status_code for _ in range(3)] == [401, 401, 401]
-    assert_throttled(login(api, victim.email, PASSWORD))
-    # One throttled account never blocks another.
-    assert login(api, bystander.email, PASSWORD).status_code == 200
+    stranger, owner = {"remote_addr": "203.0.113.9"}, {"remote_addr": "198.51.100.4"}
+    assert [login(api, victim.email, **stranger).status_code for _ in range(3)] == [401, 401, 401]
+    # The stranger's address is refused for this email, even with the right password...
+    assert_throttled(login(api, victim.email, PASSWORD, **stranger))
+    # ...and the owner, from their own address, is not.
+    assert login(api, victim.email, PASSWORD, **owner).status_code == 200
+    # One throttled pair never blocks another account from the same address.
+    assert login(api, bystander.email, PASSWORD, **stranger).status_code == 200
     # Successful logins are not failures.
-    assert [login(api, bystander.email, PASSWORD).status_code for _ in range(4)] == [200] * 4
+    assert [login(api, bystander.email, PASSWORD, **stranger).status_code for _ in range(4)] == [200] * 4
+
+
+def test_guesses_from_many_addresses_slow_the_email_down_without_locking_its_owner(make_api: AppFactory) -> None:
+    """Distributed guessing: past LOGIN_EMAIL_FREE_FAILURES in an hour, one email's checks are
+    spaced out. 20 guesses at once from 20 addresses get the free checks plus the turns
+    within one spacing; the rest are told when to come back. The owner, from a fresh
+    address, gets in after waiting a turn."""
+    passwords = CountingPasswords(queue=30, wait_seconds=10, per_client=100)
+    api = make_api(passwords, LOGIN_EMAIL_FREE_FAILURES="3", LOGIN_EMAIL_MAX_SPACING_SECONDS="1")
+    target = api.register("target@example.com")
+    passwords.verified = 0
+    guesses: list[Call] = [
+        ("POST", "/auth/login", {"json": {"email": target.email, "password": WRONG}, "remote_addr": f"192.0.2.{n}"})
+        for n in range(20)
+    ]
+    answers = api.parallel(guesses)
+    # 3 free checks, then turns now and one second later; a turn further away is a 429.
+    assert passwords.verified == 5
+    assert sorted(answer.status_code for answer in answers) == [401] * 5 + [429] * 15
+    assert {answer.headers["retry-after"] for answer in answers if answer.status_code == 429} <= {"1", "2"}
+    time.sleep(1.1)
+    started = time.monotonic()
+    assert login(api, target.email, PASSWORD, remote_addr="198.51.100.200").status_code == 200
+    assert time.monotonic() - started < 5
+
+
+def test_an_address_the_owner_signed_in_from_is_not_slowed_down(make_api: AppFactory, owner: Sql) -> None:
+    api = make_api(LOGIN_EMAIL_FREE_FAILURES="2", LOGIN_EMAIL_MAX_SPACING_SECONDS="30")
+    user = api.register("owner@example.com")
+    home, fresh = {"remote_addr": "198.51.100.10"}, {"remote_addr": "198.51.100.11"}
+    assert login(api, user.email, PASSWORD, **home).status_code == 200
+    for n in range(2):
+        assert login(api, user.email, remote_addr=f"192.0.2.{n}").status_code == 401
+    # An attack in progress: the email's next turn is 25 s away (at most one spacing, 30 s).
+    owner.execute("UPDATE iam.attempt_counters SET next_check_at = now() + interval '25 seconds'")
+    refused = login(api, user.email, PASSWORD, **fresh)
+    assert_throttled(refused, window=30)
+    assert 10 <= int(refused.headers["retry-after"]) <= 15  # the turn, less the 10 s a login may wait
+    started = time.monotonic()
+    assert login(api, user.email, PASSWORD, **home).status_code == 200
+    assert time.monotonic() - started < 5
 
 
 def test_the_window_passes(make_api: AppFactory) -> None:
-    api = make_api(LOGIN_MAX_FAILURES="2", LOGIN_WINDOW_SECONDS="2")
+    api = make_api(LOGIN_MAX_FAILURES="2", LOGIN_WINDOW_SECONDS="2", LOGIN_EMAIL_FREE_FAILURES="100")
     user = api.register()
     login(api, user.email)
     login(api, user.email)
@@ -192,17 +240,22 @@ def test_a_wrong_current_password_counts_as_a_failed_login(make_api: AppFactory)
 def test_the_counters_do_not_grow_without_bound(make_api: AppFactory, owner: Sql) -> None:
     api = make_api(LOGIN_WINDOW_SECONDS="60")
     owner.execute(
-        "INSERT INTO iam.login_throttle (subject, window_started_at, failures)"
-        " SELECT sha256(n::text::bytea), now() - interval '2 minutes', 3 FROM generate_series(1, 50) AS n"
+        "INSERT INTO iam.attempt_counters (subject, window_ends_at, failures)"
+        " SELECT sha256(n::text::bytea), now() - interval '1 second', 3 FROM generate_series(1, 50) AS n"
+    )
+    owner.execute(
+        "INSERT INTO iam.known_sign_in_clients (pair, last_signed_in_at)"
+        " SELECT sha256(n::text::bytea), now() - interval '31 days' FROM generate_series(1, 30) AS n"
     )
     login(api, "anyone@example.com")
-    remaining = owner.execute(
-        "SELECT count(*) FROM iam.login_throttle WHERE window_started_at < now() - interval '60 seconds'"
-    ).fetchone()
-    assert remaining == (30,)  # every attempt clears up to 20 expired counters
-    purged = owner.execute("SELECT * FROM iam.purge_expired(60)").fetchone()
+    ended = "SELECT count(*) FROM iam.attempt_counters WHERE window_ends_at <= now()"
+    assert owner.execute(ended).fetchone() == (30,)  # every attempt clears up to 20 ended counters
+    assert owner.execute("SELECT count(*) FROM iam.known_sign_in_clients").fetchone() == (10,)
+    purged = owner.execute("SELECT * FROM iam.purge_expired()").fetchone()
     assert purged == (30, 0)
-    assert owner.execute("SELECT count(*) FROM iam.login_throttle").fetchone() == (2,)  # the live email and address
+    # The live pair, address and email.
+    assert owner.execute("SELECT count(*) FROM iam.attempt_counters").fetchone() == (3,)
+    assert owner.execute("SELECT count(*) FROM iam.known_sign_in_clients").fetchone() == (0,)
 
 
 class GatedHasher(PasswordHasher):
@@ -257,7 +310,7 @@ def test_hashing_beyond_the_limit_is_503_without_hashing(make_api: AppFactory, o
     run(scenario())
     assert passwords.verified == 1
     # The refused attempt was given back: only the one that was checked counts.
-    counted = owner.execute("SELECT max(failures) FROM iam.login_throttle").fetchone()
+    counted = owner.execute("SELECT max(failures) FROM iam.attempt_counters").fetchone()
     assert counted == (1,)
     assert owner.execute("SELECT count(*) FROM iam.users WHERE email = 'new@example.com'").fetchone() == (0,)
 

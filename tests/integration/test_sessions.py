@@ -10,7 +10,7 @@ from typing import Any
 import falcon.testing
 import jwt
 
-from tests.integration.conftest import PASSWORD, Api, Sql, Tenant
+from tests.integration.conftest import PASSWORD, Api, AppFactory, Sql, Tenant
 
 
 def refresh(api: Api, refresh_token: str) -> falcon.testing.Result:
@@ -77,9 +77,12 @@ def test_refresh_rotates_and_a_reused_token_ends_the_whole_session(api: Api, ten
     assert api.get("/auth/me", as_=api.login(first.email)).status_code == 200
 
 
-def test_concurrent_refreshes_with_one_token_succeed_at_most_once(api: Api, tenant: Tenant) -> None:
-    token = tenant.user.refresh_token
-    results = api.parallel([("POST", "/auth/refresh", {"json": {"refresh_token": token}})] * 12)
+def test_concurrent_refreshes_with_one_token_succeed_at_most_once_without_a_grace_period(
+    make_api: AppFactory,
+) -> None:
+    api = make_api(REFRESH_REUSE_GRACE_SECONDS="0")
+    user = api.register()
+    results = api.parallel([("POST", "/auth/refresh", {"json": {"refresh_token": user.refresh_token}})] * 12)
     statuses = sorted(result.status_code for result in results)
     assert statuses.count(200) == 1, statuses
     assert set(statuses) <= {200, 401}
@@ -87,6 +90,51 @@ def test_concurrent_refreshes_with_one_token_succeed_at_most_once(api: Api, tena
     for result in results:
         if result.status_code == 200:
             assert api.get("/auth/me", as_=api.session_of(result)).status_code == 401
+
+
+def test_concurrent_refreshes_with_one_token_leave_one_usable_successor(api: Api, tenant: Tenant) -> None:
+    """Within the grace period (two tabs refreshing at once), every refresh is a retry of
+    the first: each replaces the unused successor, and exactly one refresh token is left."""
+    results = api.parallel([("POST", "/auth/refresh", {"json": {"refresh_token": tenant.user.refresh_token}})] * 12)
+    assert [result.status_code for result in results] == [200] * 12
+    successors = [api.session_of(result) for result in results]
+    assert len({successor.refresh_token for successor in successors}) == 12
+    assert sorted(refresh(api, successor.refresh_token).status_code for successor in successors) == [200] + [401] * 11
+    assert api.get("/auth/me", as_=successors[0]).status_code == 200
+
+
+def test_a_retried_refresh_within_the_grace_period_keeps_the_session(api: Api, tenant: Tenant, owner: Sql) -> None:
+    first = tenant.user
+    lost = refresh(api, first.refresh_token)  # its answer never reaches the client
+    assert lost.status_code == 200
+    retried = refresh(api, first.refresh_token)
+    assert retried.status_code == 200, retried.json
+    second = api.session_of(retried)
+    assert second.session_id == first.session_id
+    # The lost successor stops working; it was never used, so that is no theft either.
+    assert refresh(api, api.session_of(lost).refresh_token).status_code == 401
+    assert api.get("/auth/me", as_=second).status_code == 200
+    third = api.session_of(refresh(api, second.refresh_token))
+    fourth = api.session_of(refresh(api, third.refresh_token))
+    # Once the successor was used, the old token again is theft, even within the grace period.
+    assert refresh(api, second.refresh_token).status_code == 401
+    assert api.get("/auth/me", as_=fourth).status_code == 401
+    assert [action for action, _ in session_events(owner, first.session_id)] == [
+        "session.created",
+        "session.revoked",
+        "session.reuse_detected",
+    ]
+
+
+def test_a_retry_after_the_grace_period_is_theft(api: Api, tenant: Tenant, owner: Sql) -> None:
+    assert refresh(api, tenant.user.refresh_token).status_code == 200
+    token_hash = hashlib.sha256(tenant.user.refresh_token.encode()).digest()
+    owner.execute(
+        "UPDATE iam.refresh_tokens SET rotated_at = rotated_at - interval '11 seconds' WHERE token_hash = %s",
+        [token_hash],
+    )
+    assert refresh(api, tenant.user.refresh_token).status_code == 401
+    assert session_events(owner, tenant.user.session_id)[-1] == ("session.reuse_detected", None)
 
 
 def test_unknown_and_junk_refresh_tokens_are_401_or_422(api: Api) -> None:
@@ -253,3 +301,46 @@ def test_a_changed_password_needs_a_live_session(api: Api, tenant: Tenant) -> No
     )
     assert result.status_code == 401
     assert api.post("/auth/login", {"email": tenant.user.email, "password": PASSWORD}).status_code == 200
+
+
+def test_sessions_are_listed_a_page_at_a_time(api: Api, tenant: Tenant) -> None:
+    devices = [api.login(tenant.user.email) for _ in range(2)]
+    first = api.get("/auth/sessions?limit=2", as_=tenant.user)
+    assert first.status_code == 200
+    assert [s["id"] for s in first.json["items"]] == [devices[1].session_id, devices[0].session_id]
+    cursor = first.json["next_cursor"]
+    assert cursor
+    second = api.get("/auth/sessions", params={"limit": "2", "cursor": cursor}, as_=tenant.user)
+    assert [s["id"] for s in second.json["items"]] == [tenant.user.session_id]
+    assert second.json["next_cursor"] is None
+    assert api.get("/auth/sessions?limit=0", as_=tenant.user).status_code == 422
+    assert api.get("/auth/sessions", params={"cursor": "junk"}, as_=tenant.user).status_code == 422
+    # A cursor of another list (projects) is refused here.
+    projects = [api.post("/projects", {"name": f"p{n}"}, as_=tenant.admin) for n in range(2)]
+    assert all(project.status_code == 201 for project in projects)
+    project_cursor = api.get("/projects?limit=1", as_=tenant.admin).json["next_cursor"]
+    assert api.get("/auth/sessions", params={"cursor": project_cursor}, as_=tenant.user).status_code == 422
+
+
+def test_live_sessions_per_user_are_capped_and_the_least_recently_used_goes(
+    api: Api, tenant: Tenant, owner: Sql
+) -> None:
+    """Logins (and switches between organizations) opened sessions without end. Past 100
+    live sessions, opening one revokes the least recently used."""
+    owner.execute(
+        "INSERT INTO iam.sessions (user_id, organization_id, expires_at, last_used_at)"
+        " SELECT %s, %s, now() + interval '1 day', now() - n * interval '1 minute' FROM generate_series(1, 99) AS n",
+        [tenant.user.user_id, tenant.user.organization_id],
+    )
+    found = owner.execute(
+        "SELECT id::text FROM iam.sessions WHERE user_id = %s ORDER BY last_used_at LIMIT 1", [tenant.user.user_id]
+    ).fetchone()
+    assert found is not None
+    oldest = str(found[0])
+    live = "SELECT count(*) FROM iam.sessions WHERE user_id = %s AND revoked_at IS NULL"
+    assert owner.execute(live, [tenant.user.user_id]).fetchone() == (100,)
+    newest = api.login(tenant.user.email)
+    assert owner.execute(live, [tenant.user.user_id]).fetchone() == (100,)
+    assert session_events(owner, oldest)[-1] == ("session.revoked", "session_limit")
+    for session in (newest, tenant.user):
+        assert api.get("/auth/me", as_=session).status_code == 200

@@ -65,7 +65,10 @@ def populate(database_url: str) -> None:
             " VALUES (%s, 'i@example.com', 'ORG_USER', '\\x01', %s, now() + interval '1 day')",
             [organization_id, user_id],
         )
-        connection.execute("SELECT * FROM iam.reserve_login_attempt('\\x03', '\\x04', 10, 100, 900)")
+        connection.execute(
+            "SELECT * FROM iam.reserve_login_attempt('\\x03', '\\x04', '\\x05', 10, 100, 900, 10, 30, 10)"
+        )
+        connection.execute("SELECT iam.release_login_attempt('\\x03', '\\x04', '\\x05', true)")
         connection.execute("COMMIT")
 
 
@@ -78,7 +81,13 @@ def test_walk_down_to_base_and_back_up_keeps_surviving_data(database_url: str) -
 
         downgrade(database_url, "0001")
         kept = iam_tables(owner)
-        assert kept == head_tables - {"audit_events", "sessions", "refresh_tokens", "login_throttle"}
+        assert kept == head_tables - {
+            "audit_events",
+            "sessions",
+            "refresh_tokens",
+            "attempt_counters",
+            "known_sign_in_clients",
+        }
         for table in kept - {"alembic_version"}:
             # Columns later migrations added (such as row versions) go; the rest is kept.
             after = rows(owner, table)

@@ -8,7 +8,7 @@ import ipaddress
 import falcon.testing
 import pytest
 
-from api.auth.client_address import ClientAddresses, client_address, throttle_subject
+from api.auth.client_address import ClientAddresses, client_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -34,9 +34,15 @@ def test_client_address(peer: str, forwarded: str | None, expected: str) -> None
     assert str(client_address(req, PROXIES)) == expected
 
 
-def test_ipv6_clients_are_throttled_per_64() -> None:
-    assert throttle_subject(ipaddress.ip_address("2001:db8:1:2:aaaa::1")) == "2001:db8:1:2::/64"
-    assert throttle_subject(ipaddress.ip_address("198.51.100.3")) == "198.51.100.3"
+def test_ipv6_clients_are_counted_per_64_and_clients_without_an_address_by_email() -> None:
+    addresses = ClientAddresses()
+
+    def counted_as(peer: str) -> str:
+        return addresses.counted_as(falcon.testing.create_req(remote_addr=peer), "a@example.com")
+
+    assert counted_as("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
+    assert counted_as("198.51.100.3") == "198.51.100.3"
+    assert counted_as("not an address") == "unknown:a@example.com"
 
 
 def test_with_a_platform_header_only_that_header_counts() -> None:
