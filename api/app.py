@@ -21,9 +21,9 @@ from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
 from api.auth.client_address import ClientAddresses
+from api.auth.client_quota import ClientQuota
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
-from api.auth.registration_quota import RegistrationQuota
 from api.auth.sessions import SessionIssuer
 from api.context import TransactionMiddleware, abandon, declared_security
 from api.database import Database, Pool, create_pool
@@ -98,7 +98,14 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
 
     routes.add("/.well-known/jwks.json", JwksResource(tokens))
 
-    routes.add("/auth/register", RegisterResource(database, sessions, passwords, RegistrationQuota(settings)))
+    registrations = ClientQuota(
+        addresses,
+        "registration",
+        settings.registrations_per_address,
+        settings.registration_window_seconds,
+        ("Too many registrations", "Too many new accounts were registered from this address; try again later."),
+    )
+    routes.add("/auth/register", RegisterResource(database, sessions, passwords, registrations))
     routes.add("/auth/login", LoginResource(database, sessions, passwords, throttle))
     routes.add("/auth/refresh", RefreshResource(database, sessions, settings.refresh_reuse_grace_seconds))
     routes.add("/auth/logout", LogoutResource())

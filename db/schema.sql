@@ -839,19 +839,19 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer)
+CREATE FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 DECLARE
     counter iam.attempt_counters;
 BEGIN
-    SELECT * INTO counter FROM iam.lock_attempt_counters(ARRAY[p_address_key], ARRAY[p_window_seconds]);
+    SELECT * INTO counter FROM iam.lock_attempt_counters(ARRAY[p_key], ARRAY[p_window_seconds]);
     IF counter.failures >= p_max THEN
         RETURN QUERY SELECT false, greatest(1, ceil(extract(epoch FROM counter.window_ends_at - now())))::integer;
         RETURN;
     END IF;
-    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = p_address_key;
+    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = p_key;
     RETURN QUERY SELECT true, 0;
 END
 $$;
@@ -1391,8 +1391,8 @@ REVOKE ALL ON FUNCTION iam.supersede_pending_invitations() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer) TO iam_api;
+REVOKE ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) TO iam_api;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
 

@@ -13,10 +13,10 @@ import asyncio
 import falcon
 from falcon.asgi import Request, Response
 
+from api.auth.client_quota import ClientQuota
 from api.auth.login_throttle import LoginThrottle, too_many_attempts
 from api.auth.opaque_tokens import opaque_token_hash
 from api.auth.passwords import Passwords
-from api.auth.registration_quota import RegistrationQuota
 from api.auth.sessions import SessionIssuer
 from api.context import Access, caller, in_context, request_id, signed_in
 from api.database import Database
@@ -34,9 +34,7 @@ LOGIN_FAILED = "Invalid email or password."
 class RegisterResource:
     access = Access.PUBLIC
 
-    def __init__(
-        self, database: Database, sessions: SessionIssuer, passwords: Passwords, quota: RegistrationQuota
-    ) -> None:
+    def __init__(self, database: Database, sessions: SessionIssuer, passwords: Passwords, quota: ClientQuota) -> None:
         self._database = database
         self._sessions = sessions
         self._passwords = passwords
@@ -65,7 +63,7 @@ class RegisterResource:
         if organization_name is not None:
             # Counted (and committed) before any hashing: a refused client costs no slot.
             async with in_context(self._database, request_id=request_id(req)) as (tx, _):
-                await self._quota.take(tx, req, email)
+                await self._quota.take_or_refuse(tx, req, email)
         password_hash = await self._passwords.hash(password)
         refresh_token, params = self._sessions.new_session(req)
         params = {**params, "email": email, "password_hash": password_hash}

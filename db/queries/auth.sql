@@ -27,9 +27,10 @@ FROM iam.reserve_login_attempt(%(pair_key)s, %(address_key)s, %(email_key)s, %(m
 -- Gives back a reserved check: the password was right (signed_in), or it never ran.
 SELECT iam.release_login_attempt(%(pair_key)s, %(address_key)s, %(email_key)s, %(signed_in)s)
 
--- name: take_registration_quota
--- Counts a registration from a client address; refused (with the seconds to wait) at the limit.
-SELECT allowed, retry_after_seconds FROM iam.take_registration_quota(%(address_key)s, %(max)s, %(window_seconds)s)
+-- name: take_quota
+-- Counts one use of a quota (registrations or reset requests from a client address);
+-- refused (with the seconds to wait) at the limit.
+SELECT allowed, retry_after_seconds FROM iam.take_quota(%(key)s, %(max)s, %(window_seconds)s)
 
 -- name: record_login
 -- Records login.failed or login.throttled in the targeted organization (when the user is a member there).

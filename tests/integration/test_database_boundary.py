@@ -102,7 +102,7 @@ API_FUNCTIONS = {
     "iam.release_login_attempt(bytea,bytea,bytea,boolean)",
     "iam.reserve_login_attempt(bytea,bytea,bytea,integer,integer,integer,integer,integer,integer)",
     "iam.sign_in(uuid,text,uuid,bytea,integer,text,inet,text)",
-    "iam.take_registration_quota(bytea,integer,integer)",
+    "iam.take_quota(bytea,integer,integer)",
 }
 
 DBA_TABLE_PRIVILEGES = {

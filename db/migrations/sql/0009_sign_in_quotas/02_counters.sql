@@ -105,21 +105,21 @@ LANGUAGE sql SECURITY DEFINER SET search_path = '' AS $$
     ON CONFLICT (pair) DO UPDATE SET last_signed_in_at = excluded.last_signed_in_at;
 $$;
 
--- Counts one registration (a new account and organization) from a client address; refused,
--- counting nothing, at p_max in the window. Anonymous registration ran at 9 accounts and
--- organizations a second from one address.
-CREATE FUNCTION iam.take_registration_quota(p_address_key bytea, p_max integer, p_window_seconds integer)
+-- Counts one use of a quota (p_key: a hash of what is counted, such as the registrations
+-- from a client address); refused, counting nothing, at p_max in the window. Anonymous
+-- registration ran at 9 accounts and organizations a second from one address.
+CREATE FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer)
 RETURNS TABLE (allowed boolean, retry_after_seconds integer)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = '' AS $$
 DECLARE
     counter iam.attempt_counters;
 BEGIN
-    SELECT * INTO counter FROM iam.lock_attempt_counters(ARRAY[p_address_key], ARRAY[p_window_seconds]);
+    SELECT * INTO counter FROM iam.lock_attempt_counters(ARRAY[p_key], ARRAY[p_window_seconds]);
     IF counter.failures >= p_max THEN
         RETURN QUERY SELECT false, greatest(1, ceil(extract(epoch FROM counter.window_ends_at - now())))::integer;
         RETURN;
     END IF;
-    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = p_address_key;
+    UPDATE iam.attempt_counters AS c SET failures = c.failures + 1 WHERE c.subject = p_key;
     RETURN QUERY SELECT true, 0;
 END
 $$;

@@ -6,7 +6,7 @@ REVOKE ALL ON FUNCTION
     iam.lock_attempt_counters(bytea[], integer[]),
     iam.reserve_login_attempt(bytea, bytea, bytea, integer, integer, integer, integer, integer, integer),
     iam.release_login_attempt(bytea, bytea, bytea, boolean),
-    iam.take_registration_quota(bytea, integer, integer),
+    iam.take_quota(bytea, integer, integer),
     iam.purge_expired(),
     iam.max_live_sessions_per_user(),
     iam.refresh_session(bytea, bytea, integer)
@@ -14,6 +14,6 @@ REVOKE ALL ON FUNCTION
 GRANT EXECUTE ON FUNCTION
     iam.reserve_login_attempt(bytea, bytea, bytea, integer, integer, integer, integer, integer, integer),
     iam.release_login_attempt(bytea, bytea, bytea, boolean),
-    iam.take_registration_quota(bytea, integer, integer),
+    iam.take_quota(bytea, integer, integer),
     iam.refresh_session(bytea, bytea, integer)
     TO iam_api;

@@ -2,7 +2,7 @@
 -- session cap, no refresh grace period.
 DROP FUNCTION iam.reserve_login_attempt(bytea, bytea, bytea, integer, integer, integer, integer, integer, integer);
 DROP FUNCTION iam.release_login_attempt(bytea, bytea, bytea, boolean);
-DROP FUNCTION iam.take_registration_quota(bytea, integer, integer);
+DROP FUNCTION iam.take_quota(bytea, integer, integer);
 DROP FUNCTION iam.lock_attempt_counters(bytea[], integer[]);
 DROP FUNCTION iam.purge_expired();
 DROP FUNCTION iam.refresh_session(bytea, bytea, integer);
