@@ -33,6 +33,8 @@ from api.http.openapi import openapi_document
 from api.http.problems import register_error_handlers
 from api.http.responses import MsgspecJSON
 from api.http.routing import Routes
+from api.mail.outbox import Outbox
+from api.mail.transport import transport_for
 from api.observability import logs
 from api.observability.metrics import MetricsMiddleware
 from api.observability.request_id import RequestIdMiddleware
@@ -40,6 +42,7 @@ from api.observability.request_log import RequestLogMiddleware
 from api.resources.audit import AuditEventsResource
 from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
+from api.resources.cron import OutboxCronResource
 from api.resources.docs import DocsResource, OpenApiResource
 from api.resources.health import LiveResource, ReadyResource
 from api.resources.invitations import InvitationsResource, MyInvitationsResource
@@ -47,6 +50,7 @@ from api.resources.jwks import JwksResource
 from api.resources.members import MembersResource
 from api.resources.metrics import MetricsResource
 from api.resources.organizations import OrganizationsResource
+from api.resources.password_reset import PasswordResetResource
 from api.resources.projects import ProjectsResource
 from api.resources.sessions import LogoutResource, RefreshResource, SessionsResource, SwitchOrganizationResource
 from api.settings import Settings
@@ -55,7 +59,10 @@ from db.revisions import head_revision
 
 class App(falcon.asgi.App[Request, Response]):
     """Falcon's ASGI app, which also ends a request's transaction when the call is cancelled
-    mid-request (the client went away): Falcon runs no middleware for a cancelled call."""
+    mid-request (the client went away): Falcon runs no middleware for a cancelled call. Its
+    mail outbox is started and stopped by the server's lifespan (api/serving/asgi.py)."""
+
+    outbox: Outbox
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # type: ignore[override]
         try:
@@ -78,6 +85,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         per_client=settings.password_hash_per_client,
     )
     throttle = LoginThrottle(settings)
+    outbox = Outbox(database, transport_for(settings), settings)
     cursors = Cursors(settings.jwt_access_secret)
 
     middleware: list[RequestLogMiddleware | MetricsMiddleware | RequestIdMiddleware | Cors | TransactionMiddleware] = [
@@ -89,6 +97,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         middleware.append(Cors(settings.cors_allowed_origins))
     middleware.append(TransactionMiddleware(database, tokens))
     app = App(middleware=middleware)
+    app.outbox = outbox
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
     register_error_handlers(app)
 
@@ -110,7 +119,17 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     routes.add("/auth/refresh", RefreshResource(database, sessions, settings.refresh_reuse_grace_seconds))
     routes.add("/auth/logout", LogoutResource())
     routes.add("/auth/me", MeResource())
-    routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle))
+    routes.add("/auth/change-password", ChangePasswordResource(database, passwords, throttle, outbox))
+    resets = ClientQuota(
+        addresses,
+        "password-reset",
+        settings.password_resets_per_address,
+        3600,
+        ("Too many reset requests", "Too many password resets were asked for from this address."),
+    )
+    password_reset = PasswordResetResource(database, passwords, outbox, resets, settings)
+    routes.add("/auth/password-reset", password_reset)
+    routes.add("/auth/password-reset/confirm", password_reset, suffix="confirm")
     routes.add("/auth/switch-organization", SwitchOrganizationResource(sessions))
     own_sessions = SessionsResource(cursors)
     routes.add("/auth/sessions", own_sessions)
@@ -123,10 +142,11 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     routes.add("/members", members)
     routes.add("/members/{user_id:uuid}", members, suffix="item")
 
-    invitations = InvitationsResource(settings.invitation_ttl_seconds)
+    invitations = InvitationsResource(settings.invitation_ttl_seconds, outbox, settings.app_base_url)
     routes.add("/invitations", invitations)
     routes.add("/invitations/accept", invitations, suffix="accept")
     routes.add("/invitations/{invitation_id:uuid}", invitations, suffix="item")
+    routes.add("/invitations/{invitation_id:uuid}/resend", invitations, suffix="resend")
 
     routes.add("/roles", RolesResource())
     routes.add("/permissions", PermissionsResource())
@@ -138,6 +158,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     routes.add("/audit-events", AuditEventsResource(cursors))
 
     routes.add("/metrics", MetricsResource(settings.metrics_token, settings.trusted_proxies))
+    routes.add("/cron/outbox", OutboxCronResource(outbox, settings.cron_secret))
 
     openapi = OpenApiResource()
     routes.add("/openapi.json", openapi)

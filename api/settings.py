@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from api.text import ascii_int
 
@@ -72,6 +73,17 @@ class Settings:
     header_timeout_seconds: int = 10
     max_connections_per_worker: int = 1000
     body_buffer_bytes_per_worker: int = 32 * 1024 * 1024
+    # Mail (api/mail/): without smtp_url, messages are written under mail_dir (not in production).
+    smtp_url: str | None = field(default=None, repr=False)
+    mail_from: str = "tenant-iam <no-reply@localhost>"
+    app_base_url: str = "http://localhost:3000"
+    mail_dir: Path = Path(".data/mail")
+    cron_secret: str | None = field(default=None, repr=False)
+    mail_max_attempts: int = 8
+    mail_retry_base_seconds: int = 10
+    mail_min_interval_seconds: int = 60
+    password_reset_ttl_seconds: int = 1800
+    password_resets_per_address: int = 10
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through repr().
@@ -95,6 +107,8 @@ class Settings:
             f"db_prepared_statements={self.db_prepared_statements}, "
             f"serving=header timeout {self.header_timeout_seconds}s, {self.max_connections_per_worker} connections "
             f"and {self.body_buffer_bytes_per_worker} body bytes per worker, "
+            f"mail={'smtp' if self.smtp_url else f'files in {self.mail_dir}'} from {self.mail_from!r}, "
+            f"app_base_url={self.app_base_url!r}, "
             f"log_level={self.log_level!r}, log_format={self.log_format!r})"
         )
 
@@ -130,6 +144,17 @@ class Settings:
         pool_max = env_int(env, "DB_POOL_MAX_SIZE", 10, minimum=1)
         if pool_max < pool_min:
             raise SettingsError("DB_POOL_MAX_SIZE must not be smaller than DB_POOL_MIN_SIZE")
+
+        smtp_url = env_smtp_url(env, "SMTP_URL")
+        if smtp_url is None and app_env == "production":
+            raise SettingsError(
+                "SMTP_URL is required in production (smtp://user:password@host:587, or smtps:// for implicit "
+                "TLS): the service sends invitations and password-reset links by mail"
+            )
+        app_base_url = env_base_url(env, "APP_BASE_URL", app_env)
+        cron_secret = env.get("CRON_SECRET", "").strip() or None
+        if cron_secret is not None and len(cron_secret) < 16:
+            raise SettingsError("CRON_SECRET must be at least 16 characters (Vercel sends it to GET /cron/outbox)")
 
         return cls(
             app_env=app_env,
@@ -184,6 +209,16 @@ class Settings:
             body_buffer_bytes_per_worker=env_int(
                 env, "BODY_BUFFER_BYTES_PER_WORKER", 32 * 1024 * 1024, minimum=1024 * 1024 + 1, maximum=2**31
             ),
+            smtp_url=smtp_url,
+            mail_from=_text(env, "MAIL_FROM", f"tenant-iam <no-reply@{urlsplit(app_base_url).hostname}>"),
+            app_base_url=app_base_url,
+            mail_dir=Path(env.get("MAIL_DIR", "") or ".data/mail"),
+            cron_secret=cron_secret,
+            mail_max_attempts=env_int(env, "MAIL_MAX_ATTEMPTS", 8, minimum=1, maximum=100),
+            mail_retry_base_seconds=env_int(env, "MAIL_RETRY_BASE_SECONDS", 10, minimum=1, maximum=3600),
+            mail_min_interval_seconds=env_int(env, "MAIL_MIN_INTERVAL_SECONDS", 60, minimum=0, maximum=86400),
+            password_reset_ttl_seconds=env_int(env, "PASSWORD_RESET_TTL_SECONDS", 1800, minimum=60, maximum=86400),
+            password_resets_per_address=env_int(env, "PASSWORD_RESETS_PER_ADDRESS", 10, minimum=1, maximum=1_000_000),
         )
 
 
@@ -285,6 +320,34 @@ def _metrics_token(env: Mapping[str, str]) -> str | None:
     if token and len(token) < 16:
         raise SettingsError("METRICS_TOKEN must be at least 16 characters (or unset: loopback clients only)")
     return token or None
+
+
+def env_smtp_url(env: Mapping[str, str], name: str) -> str | None:
+    """smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps:// (implicit TLS)."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise SettingsError(f"{name} must be smtp://user:password@host:port or smtps://...") from None
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise SettingsError(f"{name} must be smtp://user:password@host:port or smtps://...")
+    return raw
+
+
+def env_base_url(env: Mapping[str, str], name: str, app_env: str) -> str:
+    """The client application's URL that mailed links point to; required in production."""
+    raw = env.get(name, "").strip().rstrip("/")
+    if not raw:
+        if app_env == "production":
+            raise SettingsError(f"{name} is required in production: the client application's URL for mailed links")
+        return "http://localhost:3000"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise SettingsError(f"{name} must be an http(s) URL without query or fragment, such as https://app.example.com")
+    return raw
 
 
 def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -97,6 +97,64 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.claim_mail(p_limit integer, p_lease_seconds integer) RETURNS TABLE(id uuid, recipient text, subject text, body text, attempts integer)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+BEGIN
+    IF iam.current_session_id() IS NOT NULL OR iam.current_user_id() IS NOT NULL THEN
+        RAISE EXCEPTION 'mail is claimed by the delivery loop only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    DELETE FROM iam.outbox_messages WHERE id IN (
+        SELECT m.id FROM iam.outbox_messages AS m WHERE m.body IS NULL AND m.created_at < now() - interval '30 days'
+        ORDER BY m.created_at LIMIT 100 FOR UPDATE SKIP LOCKED
+    );
+    RETURN QUERY
+        UPDATE iam.outbox_messages AS m
+        SET claimed_until = now() + make_interval(secs => p_lease_seconds), attempts = m.attempts + 1
+        WHERE m.id IN (
+            SELECT d.id FROM iam.outbox_messages AS d
+            WHERE d.sent_at IS NULL AND d.gave_up_at IS NULL AND d.next_attempt_at <= now()
+              AND (d.claimed_until IS NULL OR d.claimed_until < now())
+            ORDER BY d.next_attempt_at
+            LIMIT p_limit
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING m.id, m.recipient, m.subject, m.body, m.attempts;
+END
+$$;
+
+CREATE FUNCTION iam.confirm_password_reset(p_token_hash bytea, p_password_hash text, p_subject text, p_body text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    account record;
+    organization uuid;
+BEGIN
+    SELECT u.id, u.email INTO account
+    FROM iam.password_reset_tokens AS t
+    JOIN iam.users AS u ON u.id = t.user_id
+    WHERE t.token_hash = p_token_hash AND t.used_at IS NULL AND t.expires_at > now() AND u.is_active
+    FOR UPDATE OF t, u;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    UPDATE iam.password_reset_tokens AS t SET used_at = now() WHERE t.user_id = account.id AND t.used_at IS NULL;
+    UPDATE iam.users AS u SET password_hash = p_password_hash WHERE u.id = account.id;
+    UPDATE iam.sessions AS s SET revoked_at = now(), revoked_reason = 'password_reset'
+    WHERE s.user_id = account.id AND s.revoked_at IS NULL;
+    FOR organization IN
+        SELECT m.organization_id FROM iam.organization_memberships AS m WHERE m.user_id = account.id
+    LOOP
+        PERFORM iam.append_audit_event(organization, 'password.reset', 'user', account.id, NULL, NULL, NULL);
+    END LOOP;
+    PERFORM iam.queue_mail('password_changed', account.email, p_subject, p_body, 0);
+    RETURN true;
+END
+$$;
+
 CREATE FUNCTION iam.consume_invitation(p_token_hash bytea, p_user_id uuid, p_email text) RETURNS TABLE(organization_id uuid, organization_name text, role text)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -436,6 +494,41 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.mail_failed(p_id uuid, p_error text, p_max_attempts integer, p_retry_seconds integer) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    given_up boolean;
+BEGIN
+    IF iam.current_session_id() IS NOT NULL OR iam.current_user_id() IS NOT NULL THEN
+        RAISE EXCEPTION 'mail is delivered by the delivery loop only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE iam.outbox_messages AS m
+    SET claimed_until = NULL,
+        last_error = pg_catalog.left(p_error, 500),
+        next_attempt_at = now() + make_interval(secs => p_retry_seconds),
+        gave_up_at = CASE WHEN m.attempts >= p_max_attempts THEN now() END,
+        body = CASE WHEN m.attempts >= p_max_attempts THEN NULL ELSE m.body END
+    WHERE m.id = p_id AND m.sent_at IS NULL
+    RETURNING m.gave_up_at IS NOT NULL INTO given_up;
+    RETURN coalesce(given_up, false);
+END
+$$;
+
+CREATE FUNCTION iam.mail_sent(p_id uuid) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF iam.current_session_id() IS NOT NULL OR iam.current_user_id() IS NOT NULL THEN
+        RAISE EXCEPTION 'mail is delivered by the delivery loop only' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE iam.outbox_messages SET sent_at = now(), body = NULL, claimed_until = NULL, last_error = NULL
+    WHERE id = p_id AND sent_at IS NULL;
+END
+$$;
+
 CREATE FUNCTION iam.max_live_sessions_per_user() RETURNS integer
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
@@ -455,6 +548,29 @@ BEGIN
     DELETE FROM iam.sessions WHERE expires_at < now() - interval '1 day';
     GET DIAGNOSTICS ended = ROW_COUNT;
     RETURN QUERY SELECT counters, ended;
+END
+$$;
+
+CREATE FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    queued uuid;
+BEGIN
+    -- One at a time per recipient, so that parallel requests cannot both pass the interval.
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('iam.queue_mail:' || p_recipient, 0));
+    IF EXISTS (
+        SELECT FROM iam.outbox_messages AS m
+        WHERE m.recipient = p_recipient AND m.kind = p_kind
+          AND m.created_at > pg_catalog.clock_timestamp() - make_interval(secs => p_min_interval_seconds)
+    ) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO iam.outbox_messages (kind, recipient, subject, body, created_at)
+    VALUES (p_kind, p_recipient, p_subject, p_body, pg_catalog.clock_timestamp())
+    RETURNING id INTO queued;
+    RETURN queued;
 END
 $$;
 
@@ -633,6 +749,23 @@ CREATE FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea,
     WHERE subject IN (p_pair_key, p_address_key, p_email_key) AND failures > 0;
     INSERT INTO iam.known_sign_in_clients (pair, last_signed_in_at) SELECT p_pair_key, now() WHERE p_signed_in
     ON CONFLICT (pair) DO UPDATE SET last_signed_in_at = excluded.last_signed_in_at;
+$$;
+
+CREATE FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    account uuid;
+BEGIN
+    SELECT u.id INTO account FROM iam.users AS u WHERE u.email = p_email AND u.is_active;
+    IF NOT FOUND OR iam.queue_mail('password_reset', p_email, p_subject, p_body, p_min_interval_seconds) IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM iam.password_reset_tokens AS t WHERE t.user_id = account AND t.used_at IS NULL;
+    INSERT INTO iam.password_reset_tokens (token_hash, user_id, expires_at)
+    VALUES (p_token_hash, account, now() + make_interval(secs => p_ttl_seconds));
+END
 $$;
 
 CREATE FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) RETURNS TABLE(allowed boolean, retry_after_seconds integer, delay_seconds double precision, first_refusal boolean)
@@ -937,6 +1070,39 @@ CREATE TABLE iam.organizations (
 
 ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE iam.outbox_messages (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    kind text NOT NULL,
+    recipient text NOT NULL,
+    subject text NOT NULL,
+    body text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    claimed_until timestamp with time zone,
+    sent_at timestamp with time zone,
+    gave_up_at timestamp with time zone,
+    last_error text,
+    CONSTRAINT outbox_messages_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT outbox_messages_body_check CHECK ((char_length(body) <= 20000)),
+    CONSTRAINT outbox_messages_body_until_done CHECK (((body IS NULL) = ((sent_at IS NOT NULL) OR (gave_up_at IS NOT NULL)))),
+    CONSTRAINT outbox_messages_kind_check CHECK ((kind = ANY (ARRAY['invitation'::text, 'password_reset'::text, 'password_changed'::text]))),
+    CONSTRAINT outbox_messages_recipient_check CHECK (((char_length(recipient) >= 3) AND (char_length(recipient) <= 254))),
+    CONSTRAINT outbox_messages_subject_check CHECK ((char_length(subject) <= 200))
+);
+
+ALTER TABLE ONLY iam.outbox_messages FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE iam.password_reset_tokens (
+    token_hash bytea NOT NULL,
+    user_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone
+);
+
+ALTER TABLE ONLY iam.password_reset_tokens FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE iam.permissions (
     key text NOT NULL,
     description text NOT NULL
@@ -999,7 +1165,7 @@ CREATE TABLE iam.sessions (
     revoked_at timestamp with time zone,
     revoked_reason text,
     CONSTRAINT sessions_revocation_check CHECK (((revoked_at IS NULL) = (revoked_reason IS NULL))),
-    CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text, 'session_limit'::text]))),
+    CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text, 'session_limit'::text, 'password_reset'::text]))),
     CONSTRAINT sessions_user_agent_check CHECK ((char_length(user_agent) <= 512))
 );
 
@@ -1041,6 +1207,12 @@ ALTER TABLE ONLY iam.organization_memberships
 
 ALTER TABLE ONLY iam.organizations
     ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY iam.outbox_messages
+    ADD CONSTRAINT outbox_messages_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY iam.password_reset_tokens
+    ADD CONSTRAINT password_reset_tokens_pkey PRIMARY KEY (token_hash);
 
 ALTER TABLE ONLY iam.permissions
     ADD CONSTRAINT permissions_pkey PRIMARY KEY (key);
@@ -1084,6 +1256,14 @@ CREATE UNIQUE INDEX invitations_token_hash_key ON iam.invitations USING btree (t
 CREATE INDEX known_sign_in_clients_age_idx ON iam.known_sign_in_clients USING btree (last_signed_in_at);
 
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at);
+
+CREATE INDEX outbox_messages_done_idx ON iam.outbox_messages USING btree (created_at) WHERE (body IS NULL);
+
+CREATE INDEX outbox_messages_due_idx ON iam.outbox_messages USING btree (next_attempt_at) WHERE ((sent_at IS NULL) AND (gave_up_at IS NULL));
+
+CREATE INDEX outbox_messages_recipient_idx ON iam.outbox_messages USING btree (recipient, kind, created_at);
+
+CREATE INDEX password_reset_tokens_user_idx ON iam.password_reset_tokens USING btree (user_id);
 
 CREATE INDEX projects_organization_created_idx ON iam.projects USING btree (organization_id, created_at DESC, id DESC);
 
@@ -1160,6 +1340,9 @@ ALTER TABLE ONLY iam.organization_memberships
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY iam.password_reset_tokens
+    ADD CONSTRAINT password_reset_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY iam.projects
     ADD CONSTRAINT projects_created_by_user_id_fkey FOREIGN KEY (created_by_user_id) REFERENCES iam.users(id) ON DELETE SET NULL;
 
@@ -1231,6 +1414,10 @@ ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY organizations_dba_select ON iam.organizations FOR SELECT TO iam_dba USING ((id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
+ALTER TABLE iam.outbox_messages ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE iam.password_reset_tokens ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE iam.permissions ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY permissions_read ON iam.permissions FOR SELECT TO iam_api, iam_dba USING (true);
@@ -1299,6 +1486,12 @@ GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;
 REVOKE ALL ON FUNCTION iam.change_own_password(p_password_hash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.change_own_password(p_password_hash text) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.claim_mail(p_limit integer, p_lease_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.claim_mail(p_limit integer, p_lease_seconds integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.confirm_password_reset(p_token_hash bytea, p_password_hash text, p_subject text, p_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.confirm_password_reset(p_token_hash bytea, p_password_hash text, p_subject text, p_body text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.consume_invitation(p_token_hash bytea, p_user_id uuid, p_email text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.create_organization(p_name text) FROM PUBLIC;
@@ -1349,9 +1542,18 @@ GRANT ALL ON FUNCTION iam.list_my_organizations() TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.lock_attempt_counters(p_keys bytea[], p_window_seconds integer[]) FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.mail_failed(p_id uuid, p_error text, p_max_attempts integer, p_retry_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.mail_failed(p_id uuid, p_error text, p_max_attempts integer, p_retry_seconds integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.mail_sent(p_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.mail_sent(p_id uuid) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.max_live_sessions_per_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.purge_expired() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.record_audit_event() FROM PUBLIC;
 
@@ -1371,6 +1573,9 @@ GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_or
 
 REVOKE ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) TO iam_api;

@@ -126,13 +126,12 @@ class InvitationList(Response):
 
 
 class NewInvitation(Response):
-    """The token is shown once; only its hash is stored."""
+    """The acceptance link goes by mail to the invited address; only the token's hash is stored."""
 
     id: uuid.UUID
     email: str
     role: RoleKey
     expires_at: datetime.datetime
-    token: str
 
 
 class MyInvitation(Response):
@@ -148,6 +147,20 @@ class MyInvitation(Response):
 class MyInvitationList(Response):
     items: list[MyInvitation]
     next_cursor: None = None
+
+
+class ResetRequested(Response):
+    """The same answer whether or not the address has an account."""
+
+    status: Literal["reset_sent"]
+
+
+class MailDelivered(Response):
+    """One run of GET /cron/outbox."""
+
+    sent: int
+    retried: int
+    given_up: int
 
 
 class AcceptedInvitation(Response):

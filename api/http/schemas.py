@@ -65,6 +65,15 @@ class ChangePasswordBody(Body):
     new_password: NewPassword
 
 
+class PasswordResetBody(Body):
+    email: Email
+
+
+class PasswordResetConfirmBody(Body):
+    token: Token
+    new_password: NewPassword
+
+
 class OrganizationBody(Body):
     name: Name
 

@@ -33,6 +33,10 @@ TOKEN_REJECTIONS = Counter("token_rejections", "Access tokens refused, by reason
 REFRESH_TOKEN_REUSE = Counter(
     "refresh_token_reuse_detections", "Refresh tokens presented again after rotation: the session was revoked."
 )
+MAIL_SENT = Counter("mail_sent", "Messages of the outbox accepted by the SMTP server (or written to files).")
+MAIL_FAILURES = Counter(
+    "mail_failures", "Deliveries of the outbox that failed: retry (tried again later) or given_up.", ["outcome"]
+)
 SERVER_REFUSALS = Counter(
     "server_refusals",
     "Connections and requests the server refused before the app: header_timeout, connection_cap, "

@@ -25,6 +25,8 @@ from api.http.openapi import operation
 from api.http.problems import Overloaded, unauthorized
 from api.http.responses import Me, SignedIn, UserRef, organization_ref
 from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
+from api.mail import messages
+from api.mail.outbox import Outbox
 from api.observability.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
 from api.text import normalize_email
 
@@ -180,10 +182,11 @@ class ChangePasswordResource:
 
     access = Access.SIGNED_IN
 
-    def __init__(self, database: Database, passwords: Passwords, throttle: LoginThrottle) -> None:
+    def __init__(self, database: Database, passwords: Passwords, throttle: LoginThrottle, outbox: Outbox) -> None:
         self._database = database
         self._passwords = passwords
         self._throttle = throttle
+        self._outbox = outbox
 
     @operation(
         "Change your password (the current one is checked; other sessions end)",
@@ -215,7 +218,10 @@ class ChangePasswordResource:
             async with signed_in(req, self._database) as (tx, _):
                 await self._throttle.release(tx, attempt, signed_in=False)
             raise
-        async with signed_in(req, self._database) as (tx, _):
+        async with signed_in(req, self._database) as (tx, me):
             await self._throttle.release(tx, attempt, signed_in=True)
             await tx.one("change_own_password", {"password_hash": new_hash})
+            # The owner hears of it, whoever held the session.
+            await self._outbox.queue(tx, "password_changed", me.email, messages.password_changed("changed"))
+        self._outbox.queued()
         resp.status = falcon.HTTP_204

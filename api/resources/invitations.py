@@ -9,8 +9,7 @@ import falcon
 from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
-from api.auth.sessions import answer_with_secret
-from api.context import Access, requires, transaction
+from api.context import Access, caller, requires, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.problems import not_found, problem
@@ -26,6 +25,8 @@ from api.http.responses import (
     from_rows,
 )
 from api.http.schemas import AcceptInvitationBody, InvitationBody
+from api.mail import messages
+from api.mail.outbox import Outbox
 
 
 class InvitationsResource:
@@ -33,8 +34,10 @@ class InvitationsResource:
     # needs users:manage in the current organization (@requires).
     access = Access.SESSION
 
-    def __init__(self, ttl_seconds: int) -> None:
+    def __init__(self, ttl_seconds: int, outbox: Outbox, base_url: str) -> None:
         self._ttl_seconds = ttl_seconds
+        self._outbox = outbox
+        self._base_url = base_url
 
     @operation("Pending invitations", ok={200: InvitationList})
     @requires("users:manage")
@@ -42,7 +45,7 @@ class InvitationsResource:
         resp.media = InvitationList(items=from_rows(await transaction(req).all("list_pending_invitations"), Invitation))
 
     @operation(
-        "Invite someone by email; the token is in this answer only",
+        "Invite someone by email: the acceptance link is mailed to that address, never shown here",
         body=InvitationBody,
         ok={201: NewInvitation},
     )
@@ -52,25 +55,42 @@ class InvitationsResource:
         checks = FieldChecks()
         email = checks.email("email", body.email)
         checks.done()
-        tx = transaction(req)
         # Only the organization's own members are visible here, so this tells the admin
-        # nothing about accounts elsewhere. The insert revokes an earlier pending invitation
-        # to the same address (a trigger, under a lock on that address).
-        if await tx.one("is_member_email", {"email": email}) == {"is_member": True}:
+        # nothing about accounts elsewhere.
+        if await transaction(req).one("is_member_email", {"email": email}) == {"is_member": True}:
             raise problem(409, "Already a member", "Someone with this email is already a member.")
+        await self._invite(req, resp, email, body.role)
+
+    @operation(
+        "Mail a pending invitation again: a fresh link, and the old one stops working",
+        ok={201: NewInvitation},
+        errors=(404,),
+    )
+    @requires("users:manage")
+    async def on_post_resend(self, req: Request, resp: Response, invitation_id: uuid.UUID) -> None:
+        pending = await transaction(req).one("get_pending_invitation", {"id": invitation_id})
+        if pending is None:
+            raise not_found("pending invitation")
+        await self._invite(req, resp, pending["email"], pending["role"])
+
+    async def _invite(self, req: Request, resp: Response, email: str, role: str) -> None:
+        """A new invitation (the insert revokes an earlier pending one to the same address: a
+        trigger, under a lock on that address) and its mail, in the request's transaction.
+        The token goes to the invited address only: an admin who held it could make an
+        account for any address."""
+        tx = transaction(req)
         token, token_hash = new_opaque_token()
         invitation = await tx.one(
             "create_invitation",
-            {
-                "email": email,
-                "role": body.role,
-                "token_hash": token_hash,
-                "ttl_seconds": self._ttl_seconds,
-            },
+            {"email": email, "role": role, "token_hash": token_hash, "ttl_seconds": self._ttl_seconds},
         )
         assert invitation is not None
+        organization = caller(req).organization_name or ""
+        message = messages.invitation(self._base_url, organization, role, token, self._ttl_seconds // 86400)
+        await self._outbox.queue(tx, "invitation", email, message)
+        self._outbox.queued()
         resp.status = falcon.HTTP_201
-        answer_with_secret(resp, from_row({**invitation, "token": token}, NewInvitation))
+        resp.media = from_row(invitation, NewInvitation)
 
     @operation("Revoke a pending invitation", ok={204: None})
     @requires("users:manage")

@@ -26,6 +26,7 @@ from api.app import app_for
 from api.database import Pool, create_pool
 from api.http.body import MAX_BODY_BYTES
 from api.http.problems import PROBLEM_JSON, problem_json
+from api.mail.outbox import Outbox
 from api.serving import server_errors
 from api.serving.server_errors import reason_phrase
 from api.settings import Settings
@@ -106,14 +107,15 @@ class WholeBodies:
     that sends the ASGI lifespan (gunicorn), it also opens the app's pool at start-up and
     closes it at shut-down."""
 
-    def __init__(self, app: AsgiApp, budget: BodyBudget, pool: Pool) -> None:
+    def __init__(self, app: AsgiApp, budget: BodyBudget, pool: Pool, outbox: Outbox) -> None:
         self._app = app
         self._budget = budget
         self._pool = pool
+        self._outbox = outbox
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await lifespan(self._pool, receive, send)
+            await lifespan(self._pool, self._outbox, receive, send)
             return
         if scope["type"] != "http":
             await self._app(scope, receive, send)
@@ -213,15 +215,18 @@ async def linger(receive: Receive) -> None:
         return
 
 
-async def lifespan(pool: Pool, receive: Receive, send: Send) -> None:
-    """Opens the pool when the worker starts, so that the first request finds connections;
-    closes it when the worker stops, so that PostgreSQL sees its connections end cleanly."""
+async def lifespan(pool: Pool, outbox: Outbox, receive: Receive, send: Send) -> None:
+    """Opens the pool when the worker starts, so that the first request finds connections,
+    and starts the worker's mail delivery loop; stops both when the worker stops, so that
+    PostgreSQL sees its connections end cleanly."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
             await pool.open(wait=False)
+            outbox.start()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
+            await outbox.stop()
             await pool.close()
             await send({"type": "lifespan.shutdown.complete"})
             return
@@ -232,4 +237,5 @@ def get_asgi_app() -> AsgiApp:
     per worker."""
     settings = Settings.from_env()
     pool = create_pool(settings)
-    return WholeBodies(app_for(settings, pool), BodyBudget(settings.body_buffer_bytes_per_worker), pool)
+    app = app_for(settings, pool)
+    return WholeBodies(app, BodyBudget(settings.body_buffer_bytes_per_worker), pool, app.outbox)

@@ -6,6 +6,11 @@ VALUES (iam.current_org_id(), %(email)s, %(role)s, %(token_hash)s, iam.current_u
         now() + make_interval(secs => %(ttl_seconds)s))
 RETURNING id, email, role, expires_at
 
+-- name: get_pending_invitation
+-- A pending invitation of the current organization, to mail it again.
+SELECT email, role FROM iam.invitations
+WHERE id = %(id)s AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+
 -- name: list_pending_invitations
 -- The current organization's invitations that can still be accepted, newest first.
 SELECT id, email, role, invited_by_user_id, created_at, expires_at

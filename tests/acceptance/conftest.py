@@ -3,20 +3,25 @@ free loopback port, the way `make run` serves."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import as_role, create_database, database_on, drop_database
+from tests.mail_server import token_in
 from tests.servers import gunicorn_command, running_gunicorn
 
 
@@ -55,6 +60,7 @@ def serving_fresh_database(
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
         "REGISTRATIONS_PER_ADDRESS": "1000000",
+        "MAIL_DIR": str(folder / "mail"),
         **env,
     }
     log_path = folder / "server.log"
@@ -80,6 +86,20 @@ def server(
 @pytest.fixture(scope="session")
 def base_url(server: Server) -> str:
     return server.url
+
+
+def mailed_token(server: Server, recipient: str, page: str, timeout: float = 15) -> str:
+    """The token of the newest link to `page` mailed to the recipient by the server (which
+    writes .eml files under its folder's mail/, having no SMTP_URL), waiting for delivery."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for path in sorted((server.log.parent / "mail").glob("*.eml"), reverse=True):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if isinstance(message, EmailMessage) and message["To"] == recipient:
+                return token_in(message, page)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no mail to {recipient} within {timeout} s")
+        time.sleep(0.05)
 
 
 def call(base_url: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:

@@ -17,12 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.acceptance.conftest import Server, call, log_lines, register
+from tests.acceptance.conftest import Server, call, log_lines, mailed_token, register
 
 pytestmark = pytest.mark.gunicorn
 
 
-def test_readme_walkthrough_over_http(base_url: str) -> None:
+def test_readme_walkthrough_over_http(server: Server) -> None:
+    base_url = server.url
     password = "correct horse battery staple"
     admin = register(base_url, "ada@example.com", password, "Acme")
     admin_token = admin["access_token"]
@@ -34,12 +35,15 @@ def test_readme_walkthrough_over_http(base_url: str) -> None:
         base_url, "POST", "/invitations", {"email": "bob@example.com", "role": "ORG_USER"}, admin_token
     )
     assert status == 201
+    assert "token" not in invitation
+    # The link goes by mail (here, a file: the server runs without SMTP_URL), delivered by the workers.
+    token = mailed_token(server, "bob@example.com", "accept-invitation")
 
     status, bob = call(
         base_url,
         "POST",
         "/auth/register",
-        {"email": "bob@example.com", "password": password, "invitation_token": invitation["token"]},
+        {"email": "bob@example.com", "password": password, "invitation_token": token},
     )
     assert status == 201
     assert bob["organization"]["id"] == admin["organization"]["id"]

@@ -36,6 +36,9 @@ def fluid(
     env = {
         "APP_ENV": "production",
         "JWT_ACCESS_SECRET": "vercel-" + "v" * 40,
+        # Production needs a mail server; nothing here sends mail (port 9: discard).
+        "SMTP_URL": "smtp://127.0.0.1:9",
+        "APP_BASE_URL": "https://app.example.com",
         # The serverless pool settings docs/deploy-vercel.md recommends.
         "DB_POOL_MIN_SIZE": "0",
         "DB_POOL_MAX_SIZE": "2",

@@ -445,6 +445,9 @@ def run() -> Result:
             "JWT_ACCESS_TTL_SECONDS": "86400",
             "WEB_CONCURRENCY": "2",
             "LOGIN_MAX_FAILURES_PER_IP": "1000000",
+            # Production needs a mail server; the bench sends no mail (port 9: discard).
+            "SMTP_URL": "smtp://127.0.0.1:9",
+            "APP_BASE_URL": "https://app.example.com",
             # Each simulated sign-in user has an address of its own, as behind Vercel's edge.
             "CLIENT_ADDRESS_HEADER": "x-real-ip",
         }

@@ -9,11 +9,17 @@ statements), on plain synchronous connections (`begin_as`)."""
 from __future__ import annotations
 
 import asyncio
+import email
+import email.policy
 import io
 import logging
+import os
+import tempfile
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TypeVar
 
 import falcon
@@ -31,10 +37,12 @@ from api.auth.access_tokens import secret_key
 from api.auth.passwords import Passwords
 from api.context import OPENINGS
 from api.database import Pool, create_pool
+from api.mail.outbox import Delivered, Outbox
 from api.observability import request_log
 from api.observability.logs import JsonLines
 from api.settings import Settings
 from db.queries import QUERIES
+from tests.mail_server import token_in
 
 Sql = psycopg.Connection[tuple[object, ...]]
 T = TypeVar("T")
@@ -107,6 +115,10 @@ def captured_logs() -> Iterator[None]:
     assert not leaked, f"{len(leaked)} secrets reached the log: {leaked}"
 
 
+TEST_MAIL_DIR = Path(tempfile.gettempdir()) / f"tenant-iam-test-mail-{os.getpid()}"
+MAILED_FILES: dict[str, EmailMessage] = {}
+
+
 def settings_for(database_url: str, **overrides: str) -> Settings:
     return Settings.from_env(
         {
@@ -116,6 +128,8 @@ def settings_for(database_url: str, **overrides: str) -> Settings:
             "DB_POOL_MAX_SIZE": "4",
             # Every test registers its users from the test client's one address.
             "REGISTRATIONS_PER_ADDRESS": "1000000",
+            # Without SMTP_URL mail goes to files: never into the checkout.
+            "MAIL_DIR": str(TEST_MAIL_DIR),
             **overrides,
         }
     )
@@ -198,6 +212,22 @@ class Client(falcon.testing.TestClient):
 class Api:
     """A thin client: every call goes through the real app, middleware and database."""
 
+    @property
+    def outbox(self) -> Outbox:
+        app = self.client.app
+        assert isinstance(app, App)
+        return app.outbox
+
+    def deliver_mail(self) -> Delivered:
+        """The deliveries requests started (which only run while the test's event loop
+        does), then one round of the app's outbox, as its loop would run it."""
+
+        async def settle_and_deliver() -> Delivered:
+            await self.outbox.settle()
+            return await self.outbox.deliver_due()
+
+        return run(settle_and_deliver())
+
     def __init__(self, client: Client, pool: Pool | None = None) -> None:
         self.client = client
         self.pool = pool  # the app's own pool, when the test made the app (make_api)
@@ -275,10 +305,31 @@ class Api:
         return self.session_of(self.post("/auth/login", body))
 
     def invite(self, admin: Session, email: str, role: str) -> str:
+        """The token of a new invitation, from the mail sent to the invited address."""
+        return self.invitation(admin, email, role)[1]
+
+    def invitation(self, admin: Session, email: str, role: str) -> tuple[dict[str, Any], str]:
+        """A new invitation's answer, and the token mailed to the invited address."""
         result = self.post("/invitations", {"email": email, "role": role}, as_=admin)
         assert result.status_code == 201, result.json
-        token: str = result.json["token"]
-        return token
+        return result.json, self.mailed_token(result.json["email"], "accept-invitation")
+
+    def mailed(self, recipient: str) -> list[EmailMessage]:
+        """Every message delivered to the recipient (as files: tests run without SMTP_URL), oldest first."""
+        self.deliver_mail()
+        for path in sorted(TEST_MAIL_DIR.glob("*.eml")):
+            if path.name not in MAILED_FILES:  # each file is read once in the whole session
+                message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+                assert isinstance(message, EmailMessage)
+                MAILED_FILES[path.name] = message
+        return [message for _, message in sorted(MAILED_FILES.items()) if message["To"] == recipient]
+
+    def mailed_token(self, recipient: str, page: str) -> str:
+        """The token of the newest link to `page` (accept-invitation, reset-password) mailed to the recipient."""
+        for message in reversed(self.mailed(recipient)):
+            if f"/{page}?token=" in message.get_content():
+                return token_in(message, page)
+        raise AssertionError(f"no {page} link was mailed to {recipient}")
 
     def add_member(self, admin: Session, role: str, email: str | None = None) -> Session:
         """A new user who joined the admin's organization through an invitation."""

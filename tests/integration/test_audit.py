@@ -62,10 +62,8 @@ def test_project_changes_are_recorded_with_actor_request_and_values(api: Api, te
 
 
 def test_membership_invitation_and_organization_events(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
-    invitation = api.post(
-        "/invitations", {"email": other_tenant.user.email, "role": "READ_ONLY"}, as_=tenant.admin
-    ).json
-    api.post("/invitations/accept", {"token": invitation["token"]}, as_=other_tenant.user)
+    token = api.invite(tenant.admin, other_tenant.user.email, "READ_ONLY")
+    api.post("/invitations/accept", {"token": token}, as_=other_tenant.user)
     api.patch(f"/members/{other_tenant.user.user_id}", {"role": "ORG_USER"}, as_=tenant.admin)
     api.delete(f"/members/{other_tenant.user.user_id}", as_=tenant.admin)
     revoked = api.post("/invitations", {"email": "later@example.com", "role": "ORG_USER"}, as_=tenant.admin).json

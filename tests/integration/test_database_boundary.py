@@ -103,6 +103,14 @@ API_FUNCTIONS = {
     "iam.reserve_login_attempt(bytea,bytea,bytea,integer,integer,integer,integer,integer,integer)",
     "iam.sign_in(uuid,text,uuid,bytea,integer,text,inet,text)",
     "iam.take_quota(bytea,integer,integer)",
+    # Mail: queued with the change that causes it; claimed and settled outside any signed-in
+    # context only (the delivery loop); reset requests and their use.
+    "iam.queue_mail(text,text,text,text,integer)",
+    "iam.claim_mail(integer,integer)",
+    "iam.mail_sent(uuid)",
+    "iam.mail_failed(uuid,text,integer,integer)",
+    "iam.request_password_reset(text,bytea,integer,text,text,integer)",
+    "iam.confirm_password_reset(bytea,text,text,text)",
 }
 
 DBA_TABLE_PRIVILEGES = {

@@ -9,21 +9,25 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from tests.integration.conftest import PASSWORD, Api, SqlDatabase, Tenant, begin_as
+from tests.mail_server import token_in
 
 
 def test_invitation_response_and_storage(
     api: Api, tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
 ) -> None:
-    result = api.post("/invitations", {"email": "New@Example.com", "role": "ORG_USER"}, as_=tenant.admin)
-    assert result.status_code == 201
-    body = result.json
-    assert set(body) == {"id", "email", "role", "token", "expires_at"}
+    body, token = api.invitation(tenant.admin, "New@Example.com", "ORG_USER")
+    # The token goes by mail to the invited address only: an admin who held it could make
+    # an account for any address.
+    assert set(body) == {"id", "email", "role", "expires_at"}
     assert body["email"] == "new@example.com"
+    (mail,) = api.mailed("new@example.com")
+    assert mail["Subject"] == "You are invited to join Tenant A"
+    assert "as ORG_USER" in mail.get_content()
     row = owner.execute(
         "SELECT token_hash, expires_at - created_at FROM iam.invitations WHERE id = %s", [body["id"]]
     ).fetchone()
     assert row is not None
-    assert row[0] == hashlib.sha256(body["token"].encode()).digest()
+    assert row[0] == hashlib.sha256(token.encode()).digest()
     assert str(row[1]) == "7 days, 0:00:00"
     listed = api.get("/invitations", as_=tenant.admin).json["items"]
     assert [i["id"] for i in listed] == [body["id"]]
@@ -89,14 +93,14 @@ def test_unknown_revoked_and_expired_tokens_are_404(
     me = other_tenant.user
     assert api.post("/invitations/accept", {"token": "made-up"}, as_=me).status_code == 404
 
-    revoked = api.post("/invitations", {"email": me.email, "role": "ORG_USER"}, as_=tenant.admin).json
+    revoked, revoked_token = api.invitation(tenant.admin, me.email, "ORG_USER")
     assert api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin).status_code == 204
-    assert api.post("/invitations/accept", {"token": revoked["token"]}, as_=me).status_code == 404
+    assert api.post("/invitations/accept", {"token": revoked_token}, as_=me).status_code == 404
     assert api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin).status_code == 404
 
-    expired = api.post("/invitations", {"email": me.email, "role": "ORG_USER"}, as_=tenant.admin).json
+    expired, expired_token = api.invitation(tenant.admin, me.email, "ORG_USER")
     owner.execute("UPDATE iam.invitations SET expires_at = now() - interval '1 second' WHERE id = %s", [expired["id"]])
-    assert api.post("/invitations/accept", {"token": expired["token"]}, as_=me).status_code == 404
+    assert api.post("/invitations/accept", {"token": expired_token}, as_=me).status_code == 404
     assert api.get("/invitations", as_=tenant.admin).json["items"] == []
 
 
@@ -125,14 +129,14 @@ def test_reinviting_supersedes_the_earlier_token(api: Api, tenant: Tenant, other
 def test_registration_with_a_bad_invitation_says_the_same_whatever_the_email(
     api: Api, tenant: Tenant, other_tenant: Tenant, owner: psycopg.Connection[tuple[object, ...]]
 ) -> None:
-    revoked = api.post("/invitations", {"email": "revoked@example.com", "role": "ORG_USER"}, as_=tenant.admin).json
+    revoked, revoked_token = api.invitation(tenant.admin, "revoked@example.com", "ORG_USER")
     api.delete(f"/invitations/{revoked['id']}", as_=tenant.admin)
-    expired = api.post("/invitations", {"email": "expired@example.com", "role": "ORG_USER"}, as_=tenant.admin).json
+    expired, expired_token = api.invitation(tenant.admin, "expired@example.com", "ORG_USER")
     owner.execute("UPDATE iam.invitations SET expires_at = now() - interval '1 second' WHERE id = %s", [expired["id"]])
     for_someone_else = api.invite(tenant.admin, "someone@example.com", "ORG_USER")
     users_before = owner.execute("SELECT count(*) FROM iam.users").fetchone()
 
-    for token in ["garbage", revoked["token"], expired["token"], for_someone_else]:
+    for token in ["garbage", revoked_token, expired_token, for_someone_else]:
         answers = []
         for email in [other_tenant.user.email, "nobody-yet@example.com"]:
             result = api.post("/auth/register", {"email": email, "password": PASSWORD, "invitation_token": token})
@@ -167,13 +171,16 @@ def test_parallel_invitations_to_one_email_leave_one_pending(api: Api, tenant: T
     assert len(pending) == 1
     winner = [r.json for r in results if r.json["id"] == pending[0]["id"]]
     assert len(winner) == 1
-    # Only the surviving token works.
-    for result in results:
-        register = api.post(
-            "/auth/register",
-            {"email": "race@example.com", "password": PASSWORD, "invitation_token": result.json["token"]},
-        )
-        assert register.status_code == (201 if result.json["id"] == pending[0]["id"] else 404)
+    # Every invitation was mailed; only the surviving one's token works.
+    tokens = [token_in(mail, "accept-invitation") for mail in api.mailed("race@example.com")]
+    assert len(tokens) == len(roles)
+    statuses = [
+        api.post(
+            "/auth/register", {"email": "race@example.com", "password": PASSWORD, "invitation_token": token}
+        ).status_code
+        for token in tokens
+    ]
+    assert sorted(statuses) == [201] + [404] * (len(roles) - 1)
 
 
 def test_concurrent_invitation_transactions_queue_on_the_address(database: SqlDatabase, tenant: Tenant) -> None:
@@ -201,3 +208,25 @@ def test_concurrent_invitation_transactions_queue_on_the_address(database: SqlDa
     finally:
         check.end(commit=False)
     assert [(p["email"], p["role"]) for p in pending] == [("queued@example.com", "ORG_USER")]
+
+
+def test_resending_mails_a_fresh_link_and_the_old_one_stops_working(
+    api: Api, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    invited = other_tenant.user
+    body, first = api.invitation(tenant.admin, invited.email, "READ_ONLY")
+    mailed_before = len(api.mailed(invited.email))
+    resent = api.post(f"/invitations/{body['id']}/resend", as_=tenant.admin)
+    assert resent.status_code == 201, resent.json
+    assert set(resent.json) == {"id", "email", "role", "expires_at"}
+    assert (resent.json["email"], resent.json["role"]) == (invited.email, "READ_ONLY")
+    second = api.mailed_token(invited.email, "accept-invitation")
+    assert second != first
+    assert len(api.mailed(invited.email)) == mailed_before + 1
+    assert api.post("/invitations/accept", {"token": first}, as_=invited).status_code == 404
+    assert api.post("/invitations/accept", {"token": second}, as_=invited).json["role"] == "READ_ONLY"
+    # Nothing pending to resend any more; nobody else's; not without users:manage.
+    assert api.post(f"/invitations/{resent.json['id']}/resend", as_=tenant.admin).status_code == 404
+    theirs, _ = api.invitation(other_tenant.admin, "elsewhere@example.com", "ORG_USER")
+    assert api.post(f"/invitations/{theirs['id']}/resend", as_=tenant.admin).status_code == 404
+    assert api.post(f"/invitations/{theirs['id']}/resend", as_=other_tenant.user).status_code == 403

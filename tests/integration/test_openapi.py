@@ -76,12 +76,20 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
         ("/docs", "get"),
         ("/docs/{asset}", "get"),
         ("/metrics", "get"),  # METRICS_TOKEN or loopback, not a user's token
+        ("/auth/password-reset", "post"),
+        ("/auth/password-reset/confirm", "post"),
+        ("/cron/outbox", "get"),  # CRON_SECRET, not a user's token
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
             if (path, method) in public:
                 assert operation["security"] == [], (path, method)
-                assert "401" not in operation["responses"] or path in ("/auth/login", "/auth/refresh", "/metrics")
+                assert "401" not in operation["responses"] or path in (
+                    "/auth/login",
+                    "/auth/refresh",
+                    "/metrics",
+                    "/cron/outbox",
+                )
             else:
                 assert operation["security"] == [{"bearerAuth": []}], (path, method)
                 assert "401" in operation["responses"], (path, method)

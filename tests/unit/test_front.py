@@ -27,7 +27,7 @@ class Harness:
             await send({"type": "http.response.start", "status": 201, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        self.front = WholeBodies(app, self.budget, pool=None)  # type: ignore[arg-type]
+        self.front = WholeBodies(app, self.budget, pool=None, outbox=None)  # type: ignore[arg-type]
 
     def call(self, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]] | None = None) -> list[Any]:
         sent: list[Any] = []

@@ -1,5 +1,5 @@
-"""api/ is layered, and imports flow one way: serving -> app -> resources -> the request
-context -> observability -> auth -> http -> database -> settings -> text. A module may
+"""api/ is layered, and imports flow one way: serving -> app -> resources -> mail -> the
+request context -> observability -> auth -> http -> database -> settings -> text. A module may
 import from its own room or from a lower one, never from a higher one, so each room can be
 read without the ones above it."""
 
@@ -15,6 +15,7 @@ LAYERS = [
     "serving",
     "app",
     "resources",
+    "mail",
     "context",
     "observability",
     "auth",

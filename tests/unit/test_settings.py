@@ -10,10 +10,12 @@ from api.settings import Settings, SettingsError
 
 SECRET = "s" * 32
 URL = "postgresql://app@127.0.0.1/iam"
+MAIL = {"SMTP_URL": "smtp://mailer:mail-password@mail.example.com:587", "APP_BASE_URL": "https://app.example.com"}
+PRODUCTION = {"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, **MAIL}
 
 
 def test_defaults() -> None:
-    settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+    settings = Settings.from_env(PRODUCTION)
     assert settings.port == 3000
     assert settings.jwt_access_ttl_seconds == 900
     assert settings.invitation_ttl_seconds == 7 * 24 * 3600
@@ -23,7 +25,7 @@ def test_defaults() -> None:
 
 @pytest.mark.parametrize(("value", "expected"), [("false", False), ("0", False), ("OFF", False), ("true", True)])
 def test_prepared_statements_switch(value: str, expected: bool) -> None:
-    env = {"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "DB_PREPARED_STATEMENTS": value}
+    env = {**PRODUCTION, "DB_PREPARED_STATEMENTS": value}
     assert Settings.from_env(env).db_prepared_statements is expected
 
 
@@ -54,7 +56,7 @@ def test_development_logs_text_and_production_json_unless_told() -> None:
 )
 def test_production_refuses_bad_configuration_naming_the_variable(env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
-        Settings.from_env({"APP_ENV": "production", **env})
+        Settings.from_env({"APP_ENV": "production", **MAIL, **env})
 
 
 def test_unknown_app_env() -> None:
@@ -80,15 +82,40 @@ def test_test_env_does_not_invent_a_secret() -> None:
 
 
 def test_repr_masks_secrets() -> None:
-    settings = Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+    settings = Settings.from_env(PRODUCTION)
     assert SECRET not in repr(settings)
     assert "127.0.0.1" not in repr(settings)
+    assert "mail-password" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"SMTP_URL": ""}, "SMTP_URL"),
+        ({"SMTP_URL": "http://mail.example.com"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://mail.example.com:port"}, "SMTP_URL"),
+        ({"APP_BASE_URL": ""}, "APP_BASE_URL"),
+        ({"APP_BASE_URL": "app.example.com"}, "APP_BASE_URL"),
+        ({"APP_BASE_URL": "https://app.example.com/?next=x"}, "APP_BASE_URL"),
+        ({"CRON_SECRET": "short"}, "CRON_SECRET"),
+    ],
+)
+def test_production_mail_needs_a_server_and_the_applications_url(change: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        Settings.from_env({**PRODUCTION, **change})
+
+
+def test_without_smtp_outside_production_mail_goes_to_files() -> None:
+    settings = Settings.from_env({"APP_ENV": "test", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET})
+    assert settings.smtp_url is None
+    assert settings.app_base_url == "http://localhost:3000"
+    assert Settings.from_env(PRODUCTION).mail_from == "tenant-iam <no-reply@app.example.com>"
 
 
 @pytest.mark.parametrize("value", ["\u0662", "\uff13\uff10\uff10\uff10", "3_000", " 3000", "+3000"])
 def test_numbers_in_the_environment_are_ascii_digits_only(value: str) -> None:
     with pytest.raises(SettingsError, match="PORT"):
-        Settings.from_env({"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, "PORT": value})
+        Settings.from_env({**PRODUCTION, "PORT": value})
 
 
 def test_the_connection_cap_stays_below_the_open_file_limit() -> None:
