@@ -15,6 +15,8 @@ import re
 import unicodedata
 import uuid
 
+import idna
+
 # Unicode 15.1's Cc, Cf, Zl and Zp, spelled out rather than read from unicodedata so that
 # Python (whatever its Unicode version) and iam.is_visible_text agree on every character.
 _INVISIBLE_RANGES = (
@@ -40,8 +42,20 @@ def nfc(value: str) -> str:
 
 
 def normalize_email(value: str) -> str:
-    """The one spelling of an address that is stored and looked up: trimmed, lower-cased, NFC."""
-    return nfc(value.strip().lower())
+    """The one spelling of an address that is stored and looked up, so that one address is one
+    account: trimmed; compatibility forms folded and lower-cased (NFKC: the fullwidth letters
+    U+FF41 to U+FF5A are a to z); the domain in its IDNA A-label form (`münchen.example` and
+    `xn--mnchen-3ya.example` are one domain). A domain that is not a valid IDNA name is kept
+    as written, lower-cased, for the address check to refuse or keep."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value.strip()).lower())
+    local, at, domain = folded.rpartition("@")
+    if not at or not domain:
+        return folded
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return folded
+    return f"{local}@{ascii_domain}"
 
 
 def ascii_int(text: str) -> int | None:

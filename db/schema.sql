@@ -1035,6 +1035,7 @@ CREATE TABLE iam.invitations (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT invitations_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text))),
+    CONSTRAINT invitations_email_normalized_check CHECK (((email IS NFKC NORMALIZED) AND ((regexp_match(email, '@([^@]*)$'::text))[1] ~ '^[!-~]+$'::text))),
     CONSTRAINT invitations_email_text_check CHECK ((iam.is_visible_text(email, false) AND (email IS NFC NORMALIZED))),
     CONSTRAINT invitations_single_outcome CHECK (((accepted_at IS NULL) OR (revoked_at IS NULL)))
 );
@@ -1179,6 +1180,7 @@ CREATE TABLE iam.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT users_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text))),
+    CONSTRAINT users_email_normalized_check CHECK (((email IS NFKC NORMALIZED) AND ((regexp_match(email, '@([^@]*)$'::text))[1] ~ '^[!-~]+$'::text))),
     CONSTRAINT users_email_text_check CHECK ((iam.is_visible_text(email, false) AND (email IS NFC NORMALIZED)))
 );
 

@@ -133,3 +133,21 @@ def test_python_and_the_database_agree_on_every_character(owner: Sql) -> None:
     categories = {"Cc", "Cf", "Zl", "Zp"}
     known = [cp for cp in range(1, 0x110000) if unicodedata.category(chr(cp)) in categories]
     assert all(has_invisible(chr(cp)) for cp in known)
+
+
+def test_one_address_is_one_account_whatever_its_spelling(api: Api) -> None:
+    """Fullwidth letters and the U-label spelling of a domain registered separate accounts."""
+    first = api.register("victim@münchen.example")
+    assert first.email == "victim@xn--mnchen-3ya.example"
+    for spelling in ("\uff56\uff49\uff43\uff54\uff49\uff4d@münchen.example", "Victim@XN--MNCHEN-3YA.example"):
+        again = api.post("/auth/register", {"email": spelling, "password": PASSWORD, "organization_name": "Twin"})
+        assert again.status_code == 409, spelling
+        login = api.post("/auth/login", {"email": spelling, "password": PASSWORD})
+        assert login.status_code == 200, spelling
+        assert login.json["user"]["id"] == first.user_id
+
+
+def test_the_database_refuses_other_spellings_of_an_address(owner: Sql) -> None:
+    for spelling in ("\uff56ictim@example.com", "victim@münchen.example"):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            owner.execute("INSERT INTO iam.users (email, password_hash) VALUES (%s, 'h')", [spelling])

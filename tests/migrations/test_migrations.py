@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from alembic.script import ScriptDirectory
 from psycopg import sql
 
@@ -175,3 +176,21 @@ def test_migrations_create_nothing_outside_schema_iam(database_url: str, empty_d
     assert {name.split(".")[0] for kind, name in added if kind != "schema"} == {"iam"}
     assert {name for kind, name in added if kind == "schema"} == {"iam"}
     assert not [name for kind, name in added if kind == "extension"]
+
+
+def test_addresses_are_normalized_and_collisions_reported_not_merged(database_url: str) -> None:
+    """0012 rewrites existing addresses to one spelling (NFKC, IDNA A-label domain) and stops,
+    naming the accounts, when two would become one."""
+    downgrade(database_url, "0011")
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute(
+            "INSERT INTO iam.users (email, password_hash) VALUES"
+            " ('ada@münchen.example', 'h'), ('victim@corp.example', 'h'), ('\uff56ictim@corp.example', 'h')"
+        )
+        with pytest.raises(RuntimeError, match=r"victim@corp\.example: .*ictim@corp\.example"):
+            upgrade(database_url)
+        assert owner.execute("SELECT version_num FROM iam.alembic_version").fetchone() == ("0011",)
+        owner.execute("DELETE FROM iam.users WHERE email = '\uff56ictim@corp.example'")
+        upgrade(database_url)
+        emails = owner.execute("SELECT email FROM iam.users ORDER BY email").fetchall()
+        assert emails == [("ada@xn--mnchen-3ya.example",), ("victim@corp.example",)]
