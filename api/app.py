@@ -44,6 +44,7 @@ from api.resources.auth import ChangePasswordResource, LoginResource, MeResource
 from api.resources.catalog import PermissionsResource, RolesResource
 from api.resources.cron import OutboxCronResource
 from api.resources.docs import DocsResource, OpenApiResource
+from api.resources.email_verification import ResendVerificationResource, VerifyEmailResource
 from api.resources.health import LiveResource, ReadyResource
 from api.resources.invitations import InvitationsResource, MyInvitationsResource
 from api.resources.jwks import JwksResource
@@ -114,7 +115,9 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
         settings.registration_window_seconds,
         ("Too many registrations", "Too many new accounts were registered from this address; try again later."),
     )
-    routes.add("/auth/register", RegisterResource(database, sessions, passwords, registrations))
+    routes.add("/auth/register", RegisterResource(database, sessions, passwords, registrations, outbox, settings))
+    routes.add("/auth/verify-email", VerifyEmailResource(database, sessions))
+    routes.add("/auth/verify-email/resend", ResendVerificationResource(outbox, settings))
     routes.add("/auth/login", LoginResource(database, sessions, passwords, throttle))
     routes.add("/auth/refresh", RefreshResource(database, sessions, settings.refresh_reuse_grace_seconds))
     routes.add("/auth/logout", LogoutResource())

@@ -79,6 +79,7 @@ class Caller:
 
     user_id: uuid.UUID
     email: str
+    email_verified: bool
     organization_id: uuid.UUID | None
     organization_name: str | None
     session_id: uuid.UUID
@@ -122,6 +123,7 @@ async def begin(
     return transaction, Caller(
         user_id=row["user_id"],
         email=row["email"],
+        email_verified=row["email_verified"],
         organization_id=row["organization_id"],
         organization_name=row["organization_name"],
         session_id=row["session_id"],

@@ -84,6 +84,9 @@ class Settings:
     mail_min_interval_seconds: int = 60
     password_reset_ttl_seconds: int = 1800
     password_resets_per_address: int = 10
+    # required: registering creates the account only once a mailed link proves the address.
+    email_verification: Literal["required", "optional"] = "required"
+    email_verification_ttl_seconds: int = 24 * 3600
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through repr().
@@ -108,7 +111,7 @@ class Settings:
             f"serving=header timeout {self.header_timeout_seconds}s, {self.max_connections_per_worker} connections "
             f"and {self.body_buffer_bytes_per_worker} body bytes per worker, "
             f"mail={'smtp' if self.smtp_url else f'files in {self.mail_dir}'} from {self.mail_from!r}, "
-            f"app_base_url={self.app_base_url!r}, "
+            f"app_base_url={self.app_base_url!r}, email_verification={self.email_verification}, "
             f"log_level={self.log_level!r}, log_format={self.log_format!r})"
         )
 
@@ -219,6 +222,10 @@ class Settings:
             mail_min_interval_seconds=env_int(env, "MAIL_MIN_INTERVAL_SECONDS", 60, minimum=0, maximum=86400),
             password_reset_ttl_seconds=env_int(env, "PASSWORD_RESET_TTL_SECONDS", 1800, minimum=60, maximum=86400),
             password_resets_per_address=env_int(env, "PASSWORD_RESETS_PER_ADDRESS", 10, minimum=1, maximum=1_000_000),
+            email_verification=env_email_verification(env),
+            email_verification_ttl_seconds=env_int(
+                env, "EMAIL_VERIFICATION_TTL_SECONDS", 24 * 3600, minimum=300, maximum=30 * 86400
+            ),
         )
 
 
@@ -320,6 +327,15 @@ def _metrics_token(env: Mapping[str, str]) -> str | None:
     if token and len(token) < 16:
         raise SettingsError("METRICS_TOKEN must be at least 16 characters (or unset: loopback clients only)")
     return token or None
+
+
+def env_email_verification(env: Mapping[str, str]) -> Literal["required", "optional"]:
+    raw = env.get("EMAIL_VERIFICATION", "").strip().lower() or "required"
+    if raw == "required":
+        return "required"
+    if raw == "optional":
+        return "optional"
+    raise SettingsError(f"EMAIL_VERIFICATION must be required or optional, not {raw!r}")
 
 
 def env_smtp_url(env: Mapping[str, str], name: str) -> str | None:

@@ -3,12 +3,21 @@ SET check_function_bodies = false;
 CREATE SCHEMA iam;
 
 CREATE FUNCTION iam.accept_invitation(p_token_hash bytea) RETURNS TABLE(organization_id uuid, organization_name text, role text)
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-    SELECT c.organization_id, c.organization_name, c.role
-    FROM iam.users AS u, LATERAL iam.consume_invitation(p_token_hash, u.id, u.email) AS c
-    WHERE u.id = iam.signed_in_user_id()
+DECLARE
+    me iam.users;
+BEGIN
+    SELECT * INTO me FROM iam.users AS u WHERE u.id = iam.signed_in_user_id();
+    IF FOUND AND me.email_verified_at IS NULL THEN
+        RAISE EXCEPTION 'the address of this account is not verified'
+            USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'email_verification_required';
+    END IF;
+    RETURN QUERY SELECT c.organization_id, c.organization_name, c.role
+    FROM iam.consume_invitation(p_token_hash, me.id, me.email) AS c
+    WHERE me.id IS NOT NULL;
+END
 $$;
 
 CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_resource_type text, p_resource_id uuid, p_old_values jsonb, p_new_values jsonb, p_actor_user_id uuid) RETURNS void
@@ -142,7 +151,8 @@ BEGIN
         RETURN false;
     END IF;
     UPDATE iam.password_reset_tokens AS t SET used_at = now() WHERE t.user_id = account.id AND t.used_at IS NULL;
-    UPDATE iam.users AS u SET password_hash = p_password_hash WHERE u.id = account.id;
+    UPDATE iam.users AS u SET password_hash = p_password_hash, email_verified_at = coalesce(u.email_verified_at, now())
+    WHERE u.id = account.id;
     UPDATE iam.sessions AS s SET revoked_at = now(), revoked_reason = 'password_reset'
     WHERE s.user_id = account.id AND s.revoked_at IS NULL;
     FOR organization IN
@@ -267,7 +277,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) RETURNS TABLE(user_id uuid, email text, organization_id uuid, organization_name text, session_id uuid, role text, permissions text[])
+CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) RETURNS TABLE(user_id uuid, email text, email_verified boolean, organization_id uuid, organization_name text, session_id uuid, role text, permissions text[])
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -289,7 +299,7 @@ BEGIN
     IF p_organization_id IS NULL THEN
         -- A session with no organization (its user belongs to none): the user, no role,
         -- no permission. app.org_id stays empty, so every tenant policy answers nothing.
-        SELECT u.id AS user_id, u.email, NULL::uuid AS organization_id, NULL::text AS organization_name,
+        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, NULL::uuid AS organization_id, NULL::text AS organization_name,
                s.id AS session_id, NULL::text AS role, ARRAY[]::text[] AS permissions
         INTO caller
         FROM iam.sessions AS s
@@ -301,7 +311,7 @@ BEGIN
           AND s.expires_at > pg_catalog.now()
           AND u.is_active;
     ELSE
-        SELECT u.id AS user_id, u.email, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
+        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
                m.role,
                ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
                      WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions
@@ -323,8 +333,8 @@ BEGIN
     PERFORM pg_catalog.set_config('app.user_id', p_user_id::text, true),
             pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true),
             pg_catalog.set_config('app.session_id', p_session_id::text, true);
-    RETURN QUERY SELECT caller.user_id, caller.email, caller.organization_id, caller.organization_name,
-                        caller.session_id, caller.role, caller.permissions;
+    RETURN QUERY SELECT caller.user_id, caller.email, caller.email_verified, caller.organization_id,
+                        caller.organization_name, caller.session_id, caller.role, caller.permissions;
 END
 $$;
 
@@ -574,6 +584,21 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.queue_verification_for(p_user_id uuid, p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF iam.queue_mail('email_verification', p_email, p_subject, p_body, p_min_interval_seconds) IS NULL THEN
+        RETURN 'limited';
+    END IF;
+    DELETE FROM iam.email_verifications AS v WHERE v.user_id = p_user_id AND v.used_at IS NULL;
+    INSERT INTO iam.email_verifications (token_hash, email, user_id, expires_at)
+    VALUES (p_token_hash, p_email, p_user_id, now() + make_interval(secs => p_ttl_seconds));
+    RETURN 'sent';
+END
+$$;
+
 CREATE FUNCTION iam.record_audit_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -719,14 +744,14 @@ BEGIN
         RAISE EXCEPTION 'invitation not found'
             USING ERRCODE = 'no_data_found', CONSTRAINT = 'invitation_not_found';
     END IF;
-    INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash) RETURNING id INTO new_user_id;
+    INSERT INTO iam.users (email, password_hash, email_verified_at) VALUES (p_email, p_password_hash, now()) RETURNING id INTO new_user_id;
     SELECT c.organization_id INTO joined FROM iam.consume_invitation(p_token_hash, new_user_id, p_email) AS c;
     RETURN QUERY SELECT * FROM iam.start_session(
         new_user_id, joined, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
 END
 $$;
 
-CREATE FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+CREATE FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -736,6 +761,8 @@ DECLARE
 BEGIN
     INSERT INTO iam.users (email, password_hash) VALUES (p_email, p_password_hash) RETURNING id INTO new_user_id;
     SELECT c.id INTO new_organization_id FROM iam.create_organization_for(p_organization_name, new_user_id) AS c;
+    PERFORM iam.queue_verification_for(new_user_id, p_email, p_verify_token_hash, p_verify_ttl_seconds,
+                                       p_verify_subject, p_verify_body, 0);
     RETURN QUERY SELECT * FROM iam.start_session(
         new_user_id, new_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
 END
@@ -765,6 +792,34 @@ BEGIN
     DELETE FROM iam.password_reset_tokens AS t WHERE t.user_id = account AND t.used_at IS NULL;
     INSERT INTO iam.password_reset_tokens (token_hash, user_id, expires_at)
     VALUES (p_token_hash, account, now() + make_interval(secs => p_ttl_seconds));
+END
+$$;
+
+CREATE FUNCTION iam.request_registration(p_email text, p_password_hash text, p_organization_name text, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text, p_reset_token_hash bytea, p_reset_ttl_seconds integer, p_notice_subject text, p_notice_body text, p_min_interval_seconds integer) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    account iam.users;
+BEGIN
+    SELECT * INTO account FROM iam.users AS u WHERE u.email = p_email;
+    IF FOUND THEN
+        IF account.is_active AND iam.queue_mail(
+            'registration_notice', p_email, p_notice_subject, p_notice_body, p_min_interval_seconds
+        ) IS NOT NULL THEN
+            DELETE FROM iam.password_reset_tokens AS t WHERE t.user_id = account.id AND t.used_at IS NULL;
+            INSERT INTO iam.password_reset_tokens (token_hash, user_id, expires_at)
+            VALUES (p_reset_token_hash, account.id, now() + make_interval(secs => p_reset_ttl_seconds));
+        END IF;
+        RETURN;
+    END IF;
+    IF iam.queue_mail('email_verification', p_email, p_verify_subject, p_verify_body, p_min_interval_seconds) IS NULL THEN
+        RETURN;
+    END IF;
+    DELETE FROM iam.email_verifications AS v WHERE v.email = p_email AND v.user_id IS NULL AND v.used_at IS NULL;
+    INSERT INTO iam.email_verifications (token_hash, email, organization_name, password_hash, expires_at)
+    VALUES (p_verify_token_hash, p_email, p_organization_name, p_password_hash,
+            now() + make_interval(secs => p_verify_ttl_seconds));
 END
 $$;
 
@@ -823,6 +878,25 @@ CREATE FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid)
     SET search_path TO ''
     AS $$
     DELETE FROM iam.dba_tenant_grants WHERE organization_id = p_organization_id AND db_role = p_db_role
+$$;
+
+CREATE FUNCTION iam.send_email_verification(p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    account iam.users;
+BEGIN
+    SELECT * INTO account FROM iam.users AS u WHERE u.id = iam.signed_in_user_id();
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF account.email_verified_at IS NOT NULL THEN
+        RETURN 'verified';
+    END IF;
+    RETURN iam.queue_verification_for(account.id, account.email, p_token_hash, p_ttl_seconds, p_subject, p_body,
+                                      p_min_interval_seconds);
+END
 $$;
 
 CREATE FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
@@ -989,6 +1063,45 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+DECLARE
+    link iam.email_verifications;
+    new_user_id uuid;
+    new_organization_id uuid;
+BEGIN
+    SELECT * INTO link FROM iam.email_verifications AS v
+    WHERE v.token_hash = p_token_hash AND v.used_at IS NULL AND v.expires_at > now()
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'invalid'::text, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    UPDATE iam.email_verifications AS v SET used_at = now() WHERE v.token_hash = p_token_hash;
+    IF link.user_id IS NOT NULL THEN
+        UPDATE iam.users AS u SET email_verified_at = coalesce(u.email_verified_at, now())
+        WHERE u.id = link.user_id AND u.email = link.email AND u.is_active;
+        RETURN QUERY SELECT CASE WHEN FOUND THEN 'verified' ELSE 'invalid' END,
+            NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    IF EXISTS (SELECT FROM iam.users AS u WHERE u.email = link.email) THEN
+        RETURN QUERY SELECT 'taken'::text, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN;
+    END IF;
+    INSERT INTO iam.users (email, password_hash, email_verified_at) VALUES (link.email, link.password_hash, now())
+    RETURNING id INTO new_user_id;
+    SELECT c.id INTO new_organization_id FROM iam.create_organization_for(link.organization_name, new_user_id) AS c;
+    RETURN QUERY SELECT 'registered'::text, s.session_id, s.user_id, s.email, s.organization_id, s.organization_name,
+                        s.role, s.expires_at
+    FROM iam.start_session(new_user_id, new_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent,
+                           p_client_address) AS s;
+END
+$$;
+
 CREATE TABLE iam.alembic_version (
     version_num character varying(32) NOT NULL
 );
@@ -1020,6 +1133,20 @@ CREATE TABLE iam.dba_tenant_grants (
 );
 
 ALTER TABLE ONLY iam.dba_tenant_grants FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE iam.email_verifications (
+    token_hash bytea NOT NULL,
+    email text NOT NULL,
+    user_id uuid,
+    organization_name text,
+    password_hash text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT email_verifications_kind_check CHECK (((user_id IS NULL) = ((organization_name IS NOT NULL) AND (password_hash IS NOT NULL))))
+);
+
+ALTER TABLE ONLY iam.email_verifications FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE iam.invitations (
     organization_id uuid NOT NULL,
@@ -1087,7 +1214,7 @@ CREATE TABLE iam.outbox_messages (
     CONSTRAINT outbox_messages_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT outbox_messages_body_check CHECK ((char_length(body) <= 20000)),
     CONSTRAINT outbox_messages_body_until_done CHECK (((body IS NULL) = ((sent_at IS NOT NULL) OR (gave_up_at IS NOT NULL)))),
-    CONSTRAINT outbox_messages_kind_check CHECK ((kind = ANY (ARRAY['invitation'::text, 'password_reset'::text, 'password_changed'::text]))),
+    CONSTRAINT outbox_messages_kind_check CHECK ((kind = ANY (ARRAY['invitation'::text, 'password_reset'::text, 'password_changed'::text, 'email_verification'::text, 'registration_notice'::text]))),
     CONSTRAINT outbox_messages_recipient_check CHECK (((char_length(recipient) >= 3) AND (char_length(recipient) <= 254))),
     CONSTRAINT outbox_messages_subject_check CHECK ((char_length(subject) <= 200))
 );
@@ -1179,6 +1306,7 @@ CREATE TABLE iam.users (
     is_active boolean DEFAULT true NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    email_verified_at timestamp with time zone,
     CONSTRAINT users_email_check CHECK (((email = lower(email)) AND (char_length(email) >= 3) AND (char_length(email) <= 254) AND (email ~~ '_%@_%'::text))),
     CONSTRAINT users_email_normalized_check CHECK (((email IS NFKC NORMALIZED) AND ((regexp_match(email, '@([^@]*)$'::text))[1] ~ '^[!-~]+$'::text))),
     CONSTRAINT users_email_text_check CHECK ((iam.is_visible_text(email, false) AND (email IS NFC NORMALIZED)))
@@ -1197,6 +1325,9 @@ ALTER TABLE ONLY iam.audit_events
 
 ALTER TABLE ONLY iam.dba_tenant_grants
     ADD CONSTRAINT dba_tenant_grants_pkey PRIMARY KEY (organization_id, db_role);
+
+ALTER TABLE ONLY iam.email_verifications
+    ADD CONSTRAINT email_verifications_pkey PRIMARY KEY (token_hash);
 
 ALTER TABLE ONLY iam.invitations
     ADD CONSTRAINT invitations_pkey PRIMARY KEY (organization_id, id);
@@ -1248,6 +1379,10 @@ CREATE INDEX attempt_counters_window_idx ON iam.attempt_counters USING btree (wi
 CREATE INDEX audit_events_organization_resource_idx ON iam.audit_events USING btree (organization_id, resource_id, occurred_at DESC);
 
 CREATE INDEX audit_events_organization_time_idx ON iam.audit_events USING btree (organization_id, occurred_at DESC, id DESC);
+
+CREATE INDEX email_verifications_email_idx ON iam.email_verifications USING btree (email);
+
+CREATE INDEX email_verifications_user_idx ON iam.email_verifications USING btree (user_id);
 
 CREATE UNIQUE INDEX invitations_organization_email_pending_key ON iam.invitations USING btree (organization_id, email) WHERE ((accepted_at IS NULL) AND (revoked_at IS NULL));
 
@@ -1321,6 +1456,9 @@ ALTER TABLE ONLY iam.audit_events
 ALTER TABLE ONLY iam.dba_tenant_grants
     ADD CONSTRAINT dba_tenant_grants_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
 
+ALTER TABLE ONLY iam.email_verifications
+    ADD CONSTRAINT email_verifications_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY iam.invitations
     ADD CONSTRAINT invitations_accepted_by_user_id_fkey FOREIGN KEY (accepted_by_user_id) REFERENCES iam.users(id) ON DELETE SET NULL;
 
@@ -1381,6 +1519,8 @@ CREATE POLICY audit_events_dba_select ON iam.audit_events FOR SELECT TO iam_dba 
 ALTER TABLE iam.dba_tenant_grants ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY dba_tenant_grants_dba_select ON iam.dba_tenant_grants FOR SELECT TO iam_dba USING ((db_role = CURRENT_USER));
+
+ALTER TABLE iam.email_verifications ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE iam.invitations ENABLE ROW LEVEL SECURITY;
 
@@ -1557,6 +1697,8 @@ REVOKE ALL ON FUNCTION iam.purge_expired() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.queue_verification_for(p_user_id uuid, p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION iam.record_audit_event() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) FROM PUBLIC;
@@ -1570,8 +1712,8 @@ GRANT ALL ON FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash b
 REVOKE ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.register_invited_user(p_email text, p_password_hash text, p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
-REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
-GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
+REVOKE ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_organization_name text, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) TO iam_api;
@@ -1579,10 +1721,16 @@ GRANT ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key 
 REVOKE ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.request_registration(p_email text, p_password_hash text, p_organization_name text, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text, p_reset_token_hash bytea, p_reset_ttl_seconds integer, p_notice_subject text, p_notice_body text, p_min_interval_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.request_registration(p_email text, p_password_hash text, p_organization_name text, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text, p_reset_token_hash bytea, p_reset_ttl_seconds integer, p_notice_subject text, p_notice_body text, p_min_interval_seconds integer) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.send_email_verification(p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.send_email_verification(p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
@@ -1600,6 +1748,9 @@ GRANT ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_
 
 REVOKE ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
 
@@ -1704,3 +1855,6 @@ GRANT SELECT(created_at) ON TABLE iam.users TO iam_dba;
 
 GRANT SELECT(updated_at) ON TABLE iam.users TO iam_api;
 GRANT SELECT(updated_at) ON TABLE iam.users TO iam_dba;
+
+GRANT SELECT(email_verified_at) ON TABLE iam.users TO iam_api;
+GRANT SELECT(email_verified_at) ON TABLE iam.users TO iam_dba;

@@ -115,6 +115,11 @@ CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
         "Not a member",
         "You are not an active member of that organization.",
     ),
+    "email_verification_required": (
+        403,
+        "Email not verified",
+        "Confirm your email address first (POST /auth/verify-email/resend mails a new link).",
+    ),
     "organization_admin_required": (
         403,
         "Forbidden",

@@ -46,6 +46,8 @@ def organization_ref(organization_id: uuid.UUID | None, name: str | None) -> Org
 
 class Me(Response):
     user: UserRef
+    # Whether the address was proved (a mailed link, an invitation token, or a reset).
+    email_verified: bool
     # null, with role, for a session with no organization (a user who belongs to none).
     organization: OrganizationRef | None
     role: RoleKey | None
@@ -100,6 +102,8 @@ class OrganizationList(Response):
 class Member(Response):
     user_id: uuid.UUID
     email: str
+    # Whether the member proved they own the address (a mailed link, invitation or reset).
+    email_verified: bool
     role: RoleKey
     joined_at: datetime.datetime
     # Raised by the database on every change; the ETag of GET /members/{user_id}.
@@ -147,6 +151,16 @@ class MyInvitation(Response):
 class MyInvitationList(Response):
     items: list[MyInvitation]
     next_cursor: None = None
+
+
+class VerificationSent(Response):
+    """The same answer whether or not the address has an account."""
+
+    status: Literal["verification_sent"]
+
+
+class EmailVerified(Response):
+    status: Literal["verified"]
 
 
 class ResetRequested(Response):

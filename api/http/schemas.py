@@ -65,6 +65,10 @@ class ChangePasswordBody(Body):
     new_password: NewPassword
 
 
+class VerifyEmailBody(Body):
+    token: Token
+
+
 class PasswordResetBody(Body):
     email: Email
 

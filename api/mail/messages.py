@@ -32,6 +32,28 @@ def password_reset(base_url: str, token: str, valid_minutes: int) -> Message:
     )
 
 
+def email_verification(base_url: str, token: str, valid_hours: int) -> Message:
+    return (
+        "Confirm your email address",
+        "Someone, hopefully you, signed up with this address.\n\n"
+        f"Confirm it here (valid for {valid_hours} hours, once):\n"
+        f"{link(base_url, 'verify-email', token)}\n\n"
+        "If it was not you, ignore this message: nothing happens without it.\n",
+    )
+
+
+def registration_notice(base_url: str, reset_token: str, valid_minutes: int) -> Message:
+    return (
+        "Someone tried to register with your address",
+        "Someone tried to register a new account with this address, which already has one. No\n"
+        "second account was made.\n\n"
+        "If it was you and you forgot your password, choose a new one here\n"
+        f"(valid for {valid_minutes} minutes, once):\n"
+        f"{link(base_url, 'reset-password', reset_token)}\n\n"
+        "Otherwise, ignore this message.\n",
+    )
+
+
 def password_changed(how: str) -> Message:
     return (
         "Your password was changed",

@@ -15,7 +15,7 @@ from falcon.asgi import Request, Response
 
 from api.auth.client_quota import ClientQuota
 from api.auth.login_throttle import LoginThrottle, too_many_attempts
-from api.auth.opaque_tokens import opaque_token_hash
+from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.passwords import Passwords
 from api.auth.sessions import SessionIssuer
 from api.context import Access, caller, in_context, request_id, signed_in
@@ -23,11 +23,12 @@ from api.database import Database
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.problems import Overloaded, unauthorized
-from api.http.responses import Me, SignedIn, UserRef, organization_ref
+from api.http.responses import Me, SignedIn, UserRef, VerificationSent, organization_ref
 from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.mail import messages
 from api.mail.outbox import Outbox
 from api.observability.metrics import LOGIN_FAILURES, LOGINS_THROTTLED
+from api.settings import Settings
 from api.text import normalize_email
 
 LOGIN_FAILED = "Invalid email or password."
@@ -36,16 +37,31 @@ LOGIN_FAILED = "Invalid email or password."
 class RegisterResource:
     access = Access.PUBLIC
 
-    def __init__(self, database: Database, sessions: SessionIssuer, passwords: Passwords, quota: ClientQuota) -> None:
+    def __init__(
+        self,
+        database: Database,
+        sessions: SessionIssuer,
+        passwords: Passwords,
+        quota: ClientQuota,
+        outbox: Outbox,
+        settings: Settings,
+    ) -> None:
         self._database = database
         self._sessions = sessions
         self._passwords = passwords
         self._quota = quota
+        self._outbox = outbox
+        self._verification_required = settings.email_verification == "required"
+        self._base_url = settings.app_base_url
+        self._verify_ttl_seconds = settings.email_verification_ttl_seconds
+        self._reset_ttl_seconds = settings.password_reset_ttl_seconds
+        self._min_interval_seconds = settings.mail_min_interval_seconds
 
     @operation(
-        "Register: a new organization, or joining one with an invitation",
+        "Register: a new organization (with EMAIL_VERIFICATION=required, 202: a link mailed to the "
+        "address creates it), or joining one with an invitation",
         body=RegisterBody,
-        ok={201: SignedIn},
+        ok={201: SignedIn, 202: VerificationSent},
         errors=(404, 409, 429),
     )
     async def on_post(self, req: Request, resp: Response) -> None:
@@ -67,11 +83,24 @@ class RegisterResource:
             async with in_context(self._database, request_id=request_id(req)) as (tx, _):
                 await self._quota.take_or_refuse(tx, req, email)
         password_hash = await self._passwords.hash(password)
+        if organization_name is not None and self._verification_required:
+            await self._request(req, resp, email, password_hash, organization_name)
+            return
         refresh_token, params = self._sessions.new_session(req)
         params = {**params, "email": email, "password_hash": password_hash}
         async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             if organization_name is not None:
-                session = await tx.one("register_user", {**params, "organization_name": organization_name})
+                verify_token, verify_token_hash = new_opaque_token()
+                subject, text = messages.email_verification(
+                    self._base_url, verify_token, self._verify_ttl_seconds // 3600
+                )
+                verify = {
+                    "verify_token_hash": verify_token_hash,
+                    "verify_ttl_seconds": self._verify_ttl_seconds,
+                    "verify_subject": subject,
+                    "verify_body": text,
+                }
+                session = await tx.one("register_user", {**params, **verify, "organization_name": organization_name})
             else:
                 assert body.invitation_token is not None
                 token_hash = opaque_token_hash(body.invitation_token)
@@ -79,6 +108,40 @@ class RegisterResource:
         assert session is not None  # both functions return a row or raise
         resp.status = falcon.HTTP_201
         self._sessions.answer(resp, session, refresh_token)
+        if organization_name is not None:
+            self._outbox.queued()  # the verification link (EMAIL_VERIFICATION=optional)
+
+    async def _request(
+        self, req: Request, resp: Response, email: str, password_hash: str, organization_name: str
+    ) -> None:
+        """EMAIL_VERIFICATION=required: the same answer, after the same work (the password was
+        hashed either way), whether or not the address has an account. The database picks the
+        message: a link that creates the account, or a notice with a reset link."""
+        verify_token, verify_token_hash = new_opaque_token()
+        reset_token, reset_token_hash = new_opaque_token()
+        verify = messages.email_verification(self._base_url, verify_token, self._verify_ttl_seconds // 3600)
+        notice = messages.registration_notice(self._base_url, reset_token, self._reset_ttl_seconds // 60)
+        async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+            await tx.one(
+                "request_registration",
+                {
+                    "email": email,
+                    "password_hash": password_hash,
+                    "organization_name": organization_name,
+                    "verify_token_hash": verify_token_hash,
+                    "verify_ttl_seconds": self._verify_ttl_seconds,
+                    "verify_subject": verify[0],
+                    "verify_body": verify[1],
+                    "reset_token_hash": reset_token_hash,
+                    "reset_ttl_seconds": self._reset_ttl_seconds,
+                    "notice_subject": notice[0],
+                    "notice_body": notice[1],
+                    "min_interval_seconds": self._min_interval_seconds,
+                },
+            )
+        self._outbox.queued()
+        resp.status = falcon.HTTP_202
+        resp.media = VerificationSent(status="verification_sent")
 
 
 class LoginResource:
@@ -169,6 +232,7 @@ class MeResource:
         me = caller(req)
         resp.media = Me(
             user=UserRef(id=me.user_id, email=me.email),
+            email_verified=me.email_verified,
             organization=organization_ref(me.organization_id, me.organization_name),
             role=me.role,  # type: ignore[arg-type]
             session_id=me.session_id,

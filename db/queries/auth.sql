@@ -1,8 +1,29 @@
 -- name: register_user
--- Creates a user, an organization, the user's ORG_ADMIN membership in it, and a session.
+-- EMAIL_VERIFICATION=optional: an unverified user, an organization, the user's ORG_ADMIN
+-- membership in it, a session, and the verification link queued.
 SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
 FROM iam.register_user(%(email)s, %(password_hash)s, %(organization_name)s, %(refresh_token_hash)s,
-                       %(ttl_seconds)s, %(user_agent)s, %(client_address)s)
+                       %(ttl_seconds)s, %(user_agent)s, %(client_address)s, %(verify_token_hash)s,
+                       %(verify_ttl_seconds)s, %(verify_subject)s, %(verify_body)s)
+
+-- name: request_registration
+-- EMAIL_VERIFICATION=required: a verification link for a new address (the registration
+-- waits for it), or a notice with a reset link for an address that has an account.
+SELECT iam.request_registration(%(email)s, %(password_hash)s, %(organization_name)s, %(verify_token_hash)s,
+                                %(verify_ttl_seconds)s, %(verify_subject)s, %(verify_body)s, %(reset_token_hash)s,
+                                %(reset_ttl_seconds)s, %(notice_subject)s, %(notice_body)s,
+                                %(min_interval_seconds)s)
+
+-- name: verify_email
+-- Uses a verification link: registered (with the new session), verified, taken or invalid.
+SELECT outcome, session_id, user_id, email, organization_id, organization_name, role, expires_at
+FROM iam.verify_email(%(token_hash)s, %(refresh_token_hash)s, %(ttl_seconds)s, %(user_agent)s, %(client_address)s)
+
+-- name: send_email_verification
+-- A new verification link for the signed-in user: sent, verified (nothing to do) or limited.
+SELECT iam.send_email_verification(%(token_hash)s, %(ttl_seconds)s, %(subject)s, %(body)s,
+                                   %(min_interval_seconds)s) AS outcome
+
 
 -- name: register_invited_user
 -- Creates a user who joins the organization of a pending invitation addressed to them, and a session.

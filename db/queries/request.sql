@@ -26,7 +26,7 @@ SET LOCAL ROLE iam_api
 -- app.user_id, app.org_id and app.session_id for the rest of the transaction (no row: no
 -- user, or the user is gone, inactive, no longer a member, or the session ended, and the
 -- context stays empty). app.request_id is set either way.
-SELECT user_id, email, organization_id, organization_name, session_id, role, permissions
+SELECT user_id, email, email_verified, organization_id, organization_name, session_id, role, permissions
 FROM iam.enter_context(%(user_id)s, %(org_id)s, %(session_id)s, %(request_id)s)
 
 -- name: commit

@@ -1,8 +1,8 @@
 -- Mail waiting in the outbox holds secrets (links with tokens): nobody reads it but the
--- delivery loop, outside any signed-in context; reset tokens are reachable through
--- functions only. DBAs get nothing.
+-- delivery loop, outside any signed-in context; reset tokens and pending registrations (with
+-- their password hashes) are reachable through functions only. DBAs get nothing.
 BEGIN;
-SELECT plan(12);
+SELECT plan(15);
 SELECT iam_test.seed();
 
 RESET ROLE;
@@ -16,6 +16,8 @@ SELECT throws_ok($$SELECT body FROM iam.outbox_messages$$, '42501', NULL, 'a ten
 SELECT throws_ok($$SELECT * FROM iam.claim_mail(10, 60)$$, '42501', NULL,
     'a signed-in context cannot claim mail (and so read it)');
 SELECT throws_ok($$SELECT token_hash FROM iam.password_reset_tokens$$, '42501', NULL, 'a tenant context reads no reset token');
+SELECT throws_ok($$SELECT password_hash FROM iam.email_verifications$$, '42501', NULL,
+    'a tenant context reads no pending registration (nor its password hash)');
 
 SELECT iam_test.act_as('no context');
 SELECT results_eq($$SELECT body FROM iam.claim_mail(10, 60)$$,
@@ -28,6 +30,9 @@ SELECT throws_ok($$SELECT * FROM iam.claim_mail(10, 60)$$, '42501', NULL, 'a DBA
 SELECT throws_ok($$SELECT iam.queue_mail('invitation', 'x@example.com', 's', 'b', 0)$$, '42501', NULL,
     'a DBA cannot send mail');
 SELECT throws_ok($$SELECT token_hash FROM iam.password_reset_tokens$$, '42501', NULL, 'a DBA reads no reset token');
+SELECT throws_ok($$SELECT password_hash FROM iam.email_verifications$$, '42501', NULL, 'a DBA reads no pending registration');
+SELECT throws_ok($$SELECT * FROM iam.verify_email('\x01', '\x02', 60, NULL, NULL)$$, '42501', NULL,
+    'a DBA cannot use verification links');
 
 RESET ROLE;
 SELECT iam.mail_sent(id) FROM iam.outbox_messages;

@@ -60,6 +60,7 @@ def serving_fresh_database(
         "APP_ENV": "test",
         "DATABASE_URL": database_url,
         "REGISTRATIONS_PER_ADDRESS": "1000000",
+        "EMAIL_VERIFICATION": "optional",
         "MAIL_DIR": str(folder / "mail"),
         **env,
     }

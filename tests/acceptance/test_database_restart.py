@@ -62,6 +62,7 @@ def test_creates_survive_a_database_restart(tmp_path: Any) -> None:
         env = {
             **os.environ,
             "APP_ENV": "test",
+            "EMAIL_VERIFICATION": "optional",
             "DATABASE_URL": database_url,
             "JWT_ACCESS_SECRET": "restart-" + "r" * 40,
             "WEB_CONCURRENCY": "2",

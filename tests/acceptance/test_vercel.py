@@ -39,6 +39,7 @@ def fluid(
         # Production needs a mail server; nothing here sends mail (port 9: discard).
         "SMTP_URL": "smtp://127.0.0.1:9",
         "APP_BASE_URL": "https://app.example.com",
+        "EMAIL_VERIFICATION": "optional",
         # The serverless pool settings docs/deploy-vercel.md recommends.
         "DB_POOL_MIN_SIZE": "0",
         "DB_POOL_MAX_SIZE": "2",

@@ -28,7 +28,7 @@ INVITATION_COLUMNS = (
     "accepted_at accepted_by_user_id created_at email expires_at id invited_by_user_id "
     "organization_id revoked_at role updated_at"
 )
-USER_COLUMNS = "created_at email id is_active updated_at"
+USER_COLUMNS = "created_at email email_verified_at id is_active updated_at"
 
 # What iam_api may do to tables, as (table, privilege, columns or "*" for the whole table).
 API_TABLE_PRIVILEGES = {
@@ -98,7 +98,10 @@ API_FUNCTIONS = {
     "iam.record_login(uuid,uuid,text)",
     "iam.refresh_session(bytea,bytea,integer)",
     "iam.register_invited_user(text,text,bytea,bytea,integer,text,inet)",
-    "iam.register_user(text,text,text,bytea,integer,text,inet)",
+    "iam.register_user(text,text,text,bytea,integer,text,inet,bytea,integer,text,text)",
+    "iam.request_registration(text,text,text,bytea,integer,text,text,bytea,integer,text,text,integer)",
+    "iam.verify_email(bytea,bytea,integer,text,inet)",
+    "iam.send_email_verification(bytea,integer,text,text,integer)",
     "iam.release_login_attempt(bytea,bytea,bytea,boolean)",
     "iam.reserve_login_attempt(bytea,bytea,bytea,integer,integer,integer,integer,integer,integer)",
     "iam.sign_in(uuid,text,uuid,bytea,integer,text,inet,text)",

@@ -68,7 +68,9 @@ def test_project_names_are_unique_per_organization_only(api: Api, tenant: Tenant
 
 
 def test_a_token_for_one_tenant_cannot_reach_another(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:
-    # The admin of A also becomes a member of B; a token for A still only sees A.
+    # The admin of A also becomes a member of B (once their address is proved); a token for
+    # A still only sees A.
+    api.verify_email(tenant.admin)
     token = api.invite(other_tenant.admin, tenant.admin.email, "ORG_USER")
     assert api.post("/invitations/accept", {"token": token}, as_=tenant.admin).status_code == 200
     api.create_project(other_tenant.admin, "B only")

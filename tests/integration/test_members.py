@@ -18,7 +18,10 @@ def test_members_list_shape(api: Api, tenant: Tenant) -> None:
         (tenant.user.email, "ORG_USER"),
         (tenant.reader.email, "READ_ONLY"),
     ]
-    assert set(items[0]) == {"user_id", "email", "role", "joined_at", "version"}
+    assert set(items[0]) == {"user_id", "email", "email_verified", "role", "joined_at", "version"}
+    # The admin registered (optional verification: not yet proved); the others joined by a
+    # mailed invitation, which proves the address.
+    assert [m["email_verified"] for m in items] == [False, True, True]
     assert items[0]["joined_at"].endswith("Z")
 
 

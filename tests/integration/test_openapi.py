@@ -78,6 +78,7 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
         ("/metrics", "get"),  # METRICS_TOKEN or loopback, not a user's token
         ("/auth/password-reset", "post"),
         ("/auth/password-reset/confirm", "post"),
+        ("/auth/verify-email", "post"),
         ("/cron/outbox", "get"),  # CRON_SECRET, not a user's token
     }
     for path, item in document["paths"].items():

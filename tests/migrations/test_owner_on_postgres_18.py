@@ -40,7 +40,8 @@ def test_a_createrole_owner_migrates_postgres_18_and_can_serve() -> None:
             owner.execute("SET LOCAL ROLE iam_api")
             registered = owner.execute(
                 "SELECT user_id, organization_id"
-                " FROM iam.register_user('owner@example.com', 'h', 'Org', '\\x01', 3600, NULL, NULL)"
+                " FROM iam.register_user('owner@example.com', 'h', 'Org', '\\x01', 3600, NULL, NULL,"
+                " '\\x02', 3600, 'S', 'B')"
             ).fetchone()
             assert registered is not None
             assert owner.execute("SELECT current_user").fetchone() == ("iam_api",)
