@@ -5,6 +5,7 @@ for serverless, and that a message is written with its change or not at all."""
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from collections.abc import Iterator
 
@@ -88,6 +89,20 @@ def test_unknown_addresses_get_the_same_answer_and_no_mail(mailing: Api, owner: 
     ask_reset(mailing, "nobody-here@example.com")
     assert owner.execute("SELECT count(*) FROM iam.outbox_messages WHERE kind LIKE 'password%'").fetchone() == (0,)
     assert owner.execute("SELECT count(*) FROM iam.password_reset_tokens").fetchone() == (0,)
+
+
+def test_reset_requests_take_as_long_for_unknown_addresses(make_api: AppFactory, tenant: Tenant) -> None:
+    """Not a speed target: the answer comes at a fixed time after the request, whether the
+    address has an account (a token, a queued mail) or not (nothing)."""
+    mailing = make_api(MAIL_MIN_INTERVAL_SECONDS="0", PASSWORD_RESETS_PER_ADDRESS="1000")
+    timings: dict[str, list[float]] = {"known": [], "unknown": []}
+    for n in range(8):
+        for kind, email in (("known", tenant.user.email), ("unknown", f"nobody-{n}@example.com")):
+            started = time.perf_counter()
+            ask_reset(mailing, email)
+            timings[kind].append(time.perf_counter() - started)
+    known, unknown = (statistics.median(samples) for samples in timings.values())
+    assert 0.9 < unknown / known < 1.1, (known, unknown)
 
 
 def test_reset_mail_to_one_address_is_limited(mailing: Api, mail_server: MailServer, tenant: Tenant) -> None:
