@@ -9,8 +9,9 @@ change that causes it, and delivered after that commits, by
 Deliveries claim due messages with FOR UPDATE SKIP LOCKED under a lease (iam.claim_mail), so
 several processes and instances never send one twice in normal operation; a process that
 dies mid-send leaves the message to be claimed again when the lease ends (at most once more).
-A failed send is tried again after 2^attempts * MAIL_RETRY_BASE_SECONDS, and given up after
-MAIL_MAX_ATTEMPTS tries with a log line and mail_failures_total{outcome="given_up"}.
+A failed send is tried again after 2^(tries - 1) * MAIL_RETRY_BASE_SECONDS (10 s, 20 s, ...),
+and given up after MAIL_MAX_ATTEMPTS tries with a log line and
+mail_failures_total{outcome="given_up"}.
 """
 
 from __future__ import annotations
