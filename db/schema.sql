@@ -10,13 +10,15 @@ DECLARE
     me iam.users;
 BEGIN
     SELECT * INTO me FROM iam.users AS u WHERE u.id = iam.signed_in_user_id();
-    IF FOUND AND me.email_verified_at IS NULL THEN
+    IF NOT FOUND THEN
+        RETURN;  -- no signed-in user: nothing is consumed
+    END IF;
+    IF me.email_verified_at IS NULL THEN
         RAISE EXCEPTION 'the address of this account is not verified'
             USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'email_verification_required';
     END IF;
     RETURN QUERY SELECT c.organization_id, c.organization_name, c.role
-    FROM iam.consume_invitation(p_token_hash, me.id, me.email) AS c
-    WHERE me.id IS NOT NULL;
+    FROM iam.consume_invitation(p_token_hash, me.id, me.email) AS c;
 END
 $$;
 

@@ -11,6 +11,7 @@ SQL as the API's role (iam_api) or as a DBA login, with no Python permission che
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -434,3 +435,19 @@ def test_the_text_rule_pins_its_operator_and_search_path(owner: Sql) -> None:
         " WHERE oid = 'iam.is_visible_text(text, boolean)'::regprocedure"
     ).fetchone()
     assert row == (['search_path=""'], True)
+
+
+def test_accepting_an_invitation_without_a_signed_in_user_consumes_nothing(
+    api: Api, database: SqlDatabase, tenant: Tenant
+) -> None:
+    _, token = api.invitation(tenant.admin, "nobody-signed-in@example.com", "ORG_USER")
+    transaction = begin_as(database, None, read_only=False)
+    try:
+        accepted = transaction.connection.execute(
+            "SELECT * FROM iam.accept_invitation(%s)", [hashlib.sha256(token.encode()).digest()]
+        ).fetchall()
+        assert accepted == []
+    finally:
+        transaction.end(commit=True)
+    pending = [i["email"] for i in api.get("/invitations", as_=tenant.admin).json["items"]]
+    assert "nobody-signed-in@example.com" in pending
