@@ -20,6 +20,7 @@ import falcon.asgi
 from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import AccessTokens
+from api.auth.api_key_throttle import ApiKeyThrottle
 from api.auth.client_address import ClientAddresses
 from api.auth.client_quota import ClientQuota
 from api.auth.login_throttle import LoginThrottle
@@ -39,6 +40,7 @@ from api.observability import logs
 from api.observability.metrics import MetricsMiddleware
 from api.observability.request_id import RequestIdMiddleware
 from api.observability.request_log import RequestLogMiddleware
+from api.resources.api_keys import ApiKeysResource
 from api.resources.audit import AuditEventsResource
 from api.resources.auth import ChangePasswordResource, LoginResource, MeResource, RegisterResource
 from api.resources.catalog import PermissionsResource, RolesResource
@@ -96,7 +98,7 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     ]
     if settings.cors_allowed_origins:
         middleware.append(Cors(settings.cors_allowed_origins))
-    middleware.append(TransactionMiddleware(database, tokens))
+    middleware.append(TransactionMiddleware(database, tokens, ApiKeyThrottle(settings)))
     app = App(middleware=middleware)
     app.outbox = outbox
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = MsgspecJSON()
@@ -157,6 +159,10 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     projects = ProjectsResource(cursors)
     routes.add("/projects", projects)
     routes.add("/projects/{project_id:uuid}", projects, suffix="item")
+
+    api_keys = ApiKeysResource(cursors)
+    routes.add("/api-keys", api_keys)
+    routes.add("/api-keys/{api_key_id:uuid}", api_keys, suffix="item")
 
     routes.add("/audit-events", AuditEventsResource(cursors))
 

@@ -29,21 +29,28 @@ CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_
 DECLARE
     from_api boolean := pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER');
     request_id text := CASE WHEN from_api THEN nullif(pg_catalog.current_setting('app.request_id', true), '') END;
+    actor_key uuid := CASE WHEN from_api AND p_actor_user_id IS NULL THEN iam.current_api_key_id() END;
+    actor_key_creator uuid;
 BEGIN
     -- A cascade from a deleted organization has nothing left to attribute events to.
     IF NOT EXISTS (SELECT FROM iam.organizations WHERE id = p_organization_id) THEN
         RETURN;
     END IF;
+    IF actor_key IS NOT NULL THEN
+        SELECT k.created_by_user_id INTO actor_key_creator
+        FROM iam.api_keys AS k WHERE k.organization_id = iam.current_org_id() AND k.id = actor_key;
+    END IF;
     INSERT INTO iam.audit_events (
-        organization_id, actor_user_id, actor_db_role, action, resource_type, resource_id,
-        old_values, new_values, request_id, anonymous
+        organization_id, actor_user_id, actor_api_key_id, actor_api_key_created_by_user_id, actor_db_role,
+        action, resource_type, resource_id, old_values, new_values, request_id, anonymous
     ) VALUES (
-        p_organization_id, p_actor_user_id, session_user, p_action, p_resource_type, p_resource_id,
+        p_organization_id, p_actor_user_id, actor_key, actor_key_creator, session_user,
+        p_action, p_resource_type, p_resource_id,
         -- Secrets never enter the trail.
-        p_old_values - 'password_hash' - 'token_hash',
-        p_new_values - 'password_hash' - 'token_hash',
+        p_old_values - 'password_hash' - 'token_hash' - 'key_hash',
+        p_new_values - 'password_hash' - 'token_hash' - 'key_hash',
         request_id,
-        p_actor_user_id IS NULL AND request_id IS NOT NULL
+        p_actor_user_id IS NULL AND actor_key IS NULL AND request_id IS NOT NULL
     );
 END
 $$;
@@ -74,7 +81,23 @@ CREATE FUNCTION iam.caller_has_permission(permission text) RETURNS boolean
     SET search_path TO ''
     AS $$
 BEGIN
-    RETURN pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') AND EXISTS (
+    IF NOT pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER') THEN
+        RETURN false;
+    END IF;
+    IF iam.current_api_key_id() IS NOT NULL AND iam.current_user_id() IS NULL THEN
+        RETURN EXISTS (
+            SELECT
+            FROM iam.api_keys AS k
+            JOIN iam.role_permissions AS rp ON rp.role_key = k.role
+            WHERE k.organization_id = iam.current_org_id()
+              AND k.id = iam.current_api_key_id()
+              AND k.key_hash = pg_catalog.decode(pg_catalog.current_setting('app.api_key_hash', true), 'hex')
+              AND k.revoked_at IS NULL
+              AND (k.expires_at IS NULL OR k.expires_at > pg_catalog.now())
+              AND rp.permission_key = permission
+        );
+    END IF;
+    RETURN EXISTS (
         SELECT
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
@@ -89,6 +112,16 @@ BEGIN
           AND rp.permission_key = permission
     );
 END
+$$;
+
+CREATE FUNCTION iam.caller_holds_role(p_role text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT NOT EXISTS (
+        SELECT FROM iam.role_permissions AS rp
+        WHERE rp.role_key = p_role AND NOT iam.caller_has_permission(rp.permission_key)
+    )
 $$;
 
 CREATE FUNCTION iam.change_own_password(p_password_hash text) RETURNS void
@@ -227,6 +260,12 @@ CREATE FUNCTION iam.create_organization_for(p_name text, p_user_id uuid) RETURNS
     SELECT org.id, org.name, membership.role FROM org JOIN membership ON membership.organization_id = org.id
 $$;
 
+CREATE FUNCTION iam.current_api_key_id() RETURNS uuid
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT CAST(NULLIF(pg_catalog.current_setting('app.api_key_id', true), '') AS pg_catalog.uuid)
+$$;
+
 CREATE FUNCTION iam.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
@@ -276,6 +315,56 @@ BEGIN
     UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'admin_removal'
     WHERE user_id = OLD.user_id AND organization_id = OLD.organization_id AND revoked_at IS NULL;
     RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) RETURNS TABLE(outcome text, retry_after_seconds integer, api_key_id uuid, api_key_name text, lookup_id text, created_by_user_id uuid, expires_at timestamp with time zone, last_used_at timestamp with time zone, organization_id uuid, organization_name text, role text, permissions text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    key iam.api_keys;
+    blocked_until timestamptz;
+BEGIN
+    PERFORM pg_catalog.set_config('app.user_id', '', true),
+            pg_catalog.set_config('app.org_id', '', true),
+            pg_catalog.set_config('app.session_id', '', true),
+            pg_catalog.set_config('app.api_key_id', '', true),
+            pg_catalog.set_config('app.api_key_hash', '', true),
+            pg_catalog.set_config('app.request_id', coalesce(p_request_id, ''), true),
+            pg_catalog.set_config('TimeZone', 'UTC', true),
+            pg_catalog.set_config('random_page_cost', '1.1', true);
+    SELECT c.window_ends_at INTO blocked_until
+    FROM iam.attempt_counters AS c
+    WHERE c.subject = p_address_key AND c.failures >= p_max_address_failures AND c.window_ends_at > now();
+    IF blocked_until IS NOT NULL THEN
+        RETURN QUERY SELECT 'throttled', greatest(1, ceil(extract(epoch FROM blocked_until - now())))::integer,
+            NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::timestamptz, NULL::timestamptz,
+            NULL::uuid, NULL::text, NULL::text, NULL::text[];
+        RETURN;
+    END IF;
+    SELECT * INTO key FROM iam.api_keys AS k WHERE k.lookup_id = p_lookup_id AND k.key_hash = p_key_hash;
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT 'unknown', 0, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::timestamptz,
+            NULL::timestamptz, NULL::uuid, NULL::text, NULL::text, NULL::text[];
+        RETURN;
+    END IF;
+    IF key.revoked_at IS NOT NULL OR key.expires_at <= now() THEN
+        RETURN QUERY SELECT 'ended', 0, NULL::uuid, NULL::text, NULL::text, NULL::uuid, NULL::timestamptz,
+            NULL::timestamptz, NULL::uuid, NULL::text, NULL::text, NULL::text[];
+        RETURN;
+    END IF;
+    -- The hash goes with the id: SQL smuggled into a request's transaction can set app.* itself,
+    -- and key ids are no secret (listings, the audit trail), but no role can read a hash.
+    PERFORM pg_catalog.set_config('app.org_id', key.organization_id::text, true),
+            pg_catalog.set_config('app.api_key_id', key.id::text, true),
+            pg_catalog.set_config('app.api_key_hash', pg_catalog.encode(key.key_hash, 'hex'), true);
+    RETURN QUERY
+    SELECT 'ok', 0, key.id, key.name, key.lookup_id, key.created_by_user_id, key.expires_at, key.last_used_at,
+           o.id, o.name, key.role,
+           ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
+                 WHERE rp.role_key = key.role ORDER BY rp.permission_key)
+    FROM iam.organizations AS o WHERE o.id = key.organization_id;
 END
 $$;
 
@@ -391,6 +480,19 @@ CREATE FUNCTION iam.is_visible_text(value text, line_breaks boolean) RETURNS boo
         THEN '[\u0001-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
         ELSE '[\u0001-\u001F\u007F-\u009F\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890-\u0891\u08E2\u180E\u200B-\u200F\u2028-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB\U000110BD\U000110CD\U00013430-\U0001343F\U0001BCA0-\U0001BCA3\U0001D173-\U0001D17A\U000E0001\U000E0020-\U000E007F]'
     END
+$$;
+
+CREATE FUNCTION iam.keep_api_keys_revoked() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF OLD.revoked_at IS NOT NULL THEN
+        RAISE EXCEPTION 'a revoked API key stays revoked'
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'api_keys_stay_revoked';
+    END IF;
+    RETURN NEW;
+END
 $$;
 
 CREATE FUNCTION iam.keep_invitations_revoked() RETURNS trigger
@@ -612,7 +714,7 @@ DECLARE
     changed jsonb := coalesce(new_row, old_row);
     verb text := CASE TG_OP WHEN 'INSERT' THEN 'created' WHEN 'UPDATE' THEN 'updated' ELSE 'deleted' END;
 BEGIN
-    IF resource_type = 'invitation' AND TG_OP = 'UPDATE' THEN
+    IF resource_type IN ('invitation', 'api_key') AND TG_OP = 'UPDATE' THEN
         IF old_row->>'accepted_at' IS NULL AND new_row->>'accepted_at' IS NOT NULL THEN
             verb := 'accepted';
         ELSIF old_row->>'revoked_at' IS NULL AND new_row->>'revoked_at' IS NOT NULL THEN
@@ -1065,6 +1167,15 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    UPDATE iam.api_keys AS k SET last_used_at = now()
+    WHERE k.organization_id = p_organization_id AND k.id = p_id AND k.revoked_at IS NULL
+      AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+$$;
+
 CREATE FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1110,6 +1221,28 @@ CREATE TABLE iam.alembic_version (
 
 ALTER TABLE ONLY iam.alembic_version FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE iam.api_keys (
+    organization_id uuid NOT NULL,
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    lookup_id text NOT NULL,
+    key_hash bytea NOT NULL,
+    name text NOT NULL,
+    role text NOT NULL,
+    created_by_user_id uuid,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone,
+    last_used_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_keys_expiry_after_creation CHECK ((expires_at > created_at)),
+    CONSTRAINT api_keys_key_hash_check CHECK ((octet_length(key_hash) = 32)),
+    CONSTRAINT api_keys_lookup_id_check CHECK ((lookup_id ~ '^[0-9A-Za-z]{12}$'::text)),
+    CONSTRAINT api_keys_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name)))),
+    CONSTRAINT api_keys_name_text_check CHECK ((iam.is_visible_text(name, false) AND (name IS NFC NORMALIZED)))
+);
+
+ALTER TABLE ONLY iam.api_keys FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE iam.audit_events (
     organization_id uuid NOT NULL,
     id uuid DEFAULT gen_random_uuid() NOT NULL,
@@ -1122,7 +1255,9 @@ CREATE TABLE iam.audit_events (
     old_values jsonb,
     new_values jsonb,
     request_id text,
-    anonymous boolean DEFAULT false NOT NULL
+    anonymous boolean DEFAULT false NOT NULL,
+    actor_api_key_id uuid,
+    actor_api_key_created_by_user_id uuid
 );
 
 ALTER TABLE ONLY iam.audit_events FORCE ROW LEVEL SECURITY;
@@ -1319,6 +1454,12 @@ ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
 ALTER TABLE ONLY iam.alembic_version
     ADD CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num);
 
+ALTER TABLE ONLY iam.api_keys
+    ADD CONSTRAINT api_keys_lookup_id_key UNIQUE (lookup_id);
+
+ALTER TABLE ONLY iam.api_keys
+    ADD CONSTRAINT api_keys_pkey PRIMARY KEY (organization_id, id);
+
 ALTER TABLE ONLY iam.attempt_counters
     ADD CONSTRAINT attempt_counters_pkey PRIMARY KEY (subject);
 
@@ -1376,6 +1517,8 @@ ALTER TABLE ONLY iam.users
 ALTER TABLE ONLY iam.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
 
+CREATE INDEX api_keys_organization_created_idx ON iam.api_keys USING btree (organization_id, created_at DESC, id DESC) WHERE (revoked_at IS NULL);
+
 CREATE INDEX attempt_counters_window_idx ON iam.attempt_counters USING btree (window_ends_at);
 
 CREATE INDEX audit_events_organization_resource_idx ON iam.audit_events USING btree (organization_id, resource_id, occurred_at DESC);
@@ -1416,6 +1559,12 @@ CREATE INDEX sessions_organization_user_idx ON iam.sessions USING btree (organiz
 
 CREATE INDEX sessions_user_idx ON iam.sessions USING btree (user_id, created_at);
 
+CREATE TRIGGER api_keys_audit AFTER INSERT OR UPDATE OF name, role, revoked_at ON iam.api_keys FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('api_key');
+
+CREATE TRIGGER api_keys_stamp_timestamps BEFORE INSERT OR UPDATE OF name, role, revoked_at ON iam.api_keys FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
+
+CREATE TRIGGER api_keys_stay_revoked BEFORE UPDATE OF name, role, revoked_at ON iam.api_keys FOR EACH ROW EXECUTE FUNCTION iam.keep_api_keys_revoked();
+
 CREATE TRIGGER invitations_audit AFTER INSERT OR DELETE OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.record_audit_event('invitation');
 
 CREATE TRIGGER invitations_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
@@ -1451,6 +1600,15 @@ CREATE TRIGGER sessions_stay_revoked BEFORE UPDATE OF revoked_at, revoked_reason
 CREATE TRIGGER users_end_sessions AFTER UPDATE OF is_active ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.end_sessions_of_deactivated_user();
 
 CREATE TRIGGER users_stamp_timestamps BEFORE INSERT OR UPDATE ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.stamp_timestamps();
+
+ALTER TABLE ONLY iam.api_keys
+    ADD CONSTRAINT api_keys_created_by_user_id_fkey FOREIGN KEY (created_by_user_id) REFERENCES iam.users(id) ON DELETE SET NULL;
+
+ALTER TABLE ONLY iam.api_keys
+    ADD CONSTRAINT api_keys_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY iam.api_keys
+    ADD CONSTRAINT api_keys_role_fkey FOREIGN KEY (role) REFERENCES iam.roles(key);
 
 ALTER TABLE ONLY iam.audit_events
     ADD CONSTRAINT audit_events_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
@@ -1510,6 +1668,18 @@ ALTER TABLE iam.alembic_version ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY alembic_version_read ON iam.alembic_version FOR SELECT TO iam_api USING (true);
 
+ALTER TABLE iam.api_keys ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY api_keys_api_insert ON iam.api_keys FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (created_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission) AND iam.caller_holds_role(role)));
+
+CREATE POLICY api_keys_api_select ON iam.api_keys FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission)));
+
+CREATE POLICY api_keys_api_update ON iam.api_keys FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission))) WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND iam.caller_holds_role(role)));
+
+CREATE POLICY api_keys_dba_select ON iam.api_keys FOR SELECT TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+CREATE POLICY api_keys_dba_update ON iam.api_keys FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
 ALTER TABLE iam.attempt_counters ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE iam.audit_events ENABLE ROW LEVEL SECURITY;
@@ -1526,7 +1696,7 @@ ALTER TABLE iam.email_verifications ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE iam.invitations ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY invitations_api_insert ON iam.invitations FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (invited_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
+CREATE POLICY invitations_api_insert ON iam.invitations FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (NOT (invited_by_user_id IS DISTINCT FROM ( SELECT iam.current_user_id() AS current_user_id))) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
 
 CREATE POLICY invitations_api_select ON iam.invitations FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission)));
 
@@ -1570,7 +1740,7 @@ ALTER TABLE iam.projects ENABLE ROW LEVEL SECURITY;
 
 CREATE POLICY projects_api_delete ON iam.projects FOR DELETE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('projects:delete'::text) AS caller_has_permission)));
 
-CREATE POLICY projects_api_insert ON iam.projects FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (created_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND ( SELECT iam.caller_has_permission('projects:write'::text) AS caller_has_permission)));
+CREATE POLICY projects_api_insert ON iam.projects FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (NOT (created_by_user_id IS DISTINCT FROM ( SELECT iam.current_user_id() AS current_user_id))) AND ( SELECT iam.caller_has_permission('projects:write'::text) AS caller_has_permission)));
 
 CREATE POLICY projects_api_select ON iam.projects FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('projects:read'::text) AS caller_has_permission)));
 
@@ -1627,6 +1797,9 @@ REVOKE ALL ON FUNCTION iam.bump_version() FROM PUBLIC;
 REVOKE ALL ON FUNCTION iam.caller_has_permission(permission text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.caller_holds_role(p_role text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.caller_holds_role(p_role text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.change_own_password(p_password_hash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.change_own_password(p_password_hash text) TO iam_api;
 
@@ -1642,6 +1815,9 @@ REVOKE ALL ON FUNCTION iam.create_organization(p_name text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.create_organization(p_name text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.create_organization_for(p_name text, p_user_id uuid) FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.current_api_key_id() FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.current_api_key_id() TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.current_org_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.current_org_id() TO iam_api;
@@ -1660,6 +1836,9 @@ REVOKE ALL ON FUNCTION iam.end_sessions_of_deactivated_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.end_sessions_of_removed_member() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) TO iam_api;
 
@@ -1671,6 +1850,8 @@ REVOKE ALL ON FUNCTION iam.grant_tenant_access(p_db_role name, p_organization_id
 REVOKE ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_api;
 GRANT ALL ON FUNCTION iam.is_visible_text(value text, line_breaks boolean) TO iam_dba;
+
+REVOKE ALL ON FUNCTION iam.keep_api_keys_revoked() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.keep_invitations_revoked() FROM PUBLIC;
 
@@ -1751,10 +1932,48 @@ GRANT ALL ON FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_
 REVOKE ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_seconds integer) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 GRANT SELECT ON TABLE iam.alembic_version TO iam_api;
+
+GRANT SELECT(organization_id),INSERT(organization_id) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(organization_id) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(id) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(id) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(lookup_id),INSERT(lookup_id) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(lookup_id) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT INSERT(key_hash) ON TABLE iam.api_keys TO iam_api;
+
+GRANT SELECT(name),INSERT(name),UPDATE(name) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(name) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(role),INSERT(role),UPDATE(role) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(role) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(created_by_user_id),INSERT(created_by_user_id) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(created_by_user_id) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(created_at) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(created_at) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(updated_at) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(updated_at) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(expires_at),INSERT(expires_at) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(expires_at) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(last_used_at) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(last_used_at) ON TABLE iam.api_keys TO iam_dba;
+
+GRANT SELECT(revoked_at),UPDATE(revoked_at) ON TABLE iam.api_keys TO iam_api;
+GRANT SELECT(revoked_at),UPDATE(revoked_at) ON TABLE iam.api_keys TO iam_dba;
 
 GRANT SELECT ON TABLE iam.audit_events TO iam_api;
 GRANT SELECT ON TABLE iam.audit_events TO iam_dba;

@@ -23,8 +23,19 @@ from api.http.responses import Problem
 from api.http.routing import Route
 
 Responder = TypeVar("Responder", bound=Callable[..., Any])
-# What a responder needs, as (a token?, a permission or None): api/context.py's declared_security.
-Security = Callable[[object, Callable[..., None]], tuple[bool, str | None]]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What a responder needs: a token, a permission, and whether an API key will do."""
+
+    needs_token: bool
+    permission: str | None
+    accepts_api_keys: bool
+
+
+# What a responder needs, from api/context.py's declared_security.
+Security = Callable[[object, Callable[..., None]], Needs]
 
 METHODS = ("get", "put", "post", "patch", "delete")
 _PARAMETER = re.compile(r"\{(\w+)(?::(\w+))?\}")
@@ -109,8 +120,9 @@ class Document:
         spec: Operation | None = getattr(responder, "__openapi__", None)
         if spec is None:
             raise RuntimeError(f"{method.upper()} {route.template} has no @operation: document it")
-        needs_token, permission = self._security(route.resource, responder)
-        public = not needs_token
+        needs = self._security(route.resource, responder)
+        permission = needs.permission
+        public = not needs.needs_token
         parameters = [
             {
                 "name": name,
@@ -148,7 +160,7 @@ class Document:
                     headers.setdefault(status, {})["ETag"] = "The row's version, raised on every change."
         if not public:
             errors.add(401)
-        if permission:
+        if permission or (needs.needs_token and not needs.accepts_api_keys):
             errors.add(403)
         if parameters and any(p["in"] == "path" for p in parameters):
             errors.add(404)
@@ -174,7 +186,7 @@ class Document:
             "tags": [route.template.strip("/").split("/")[0] or "root"],
             "parameters": parameters,
             "responses": responses,
-            "security": [] if public else [{"bearerAuth": []}],
+            "security": security_of(needs),
         }
         if permission:
             described["description"] = f"Needs the `{permission}` permission in the current organization."
@@ -216,9 +228,31 @@ class Document:
             "paths": paths,
             "components": {
                 "schemas": schemas,
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+                "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "JWT",
+                        "description": "A person's access token, from POST /auth/login.",
+                    },
+                    "apiKey": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "bearerFormat": "tiam_ API key",
+                        "description": "An organization API key (POST /api-keys), sent as "
+                        "'Authorization: Bearer tiam_...'. It acts in its organization with its role; "
+                        "routes for a person's own account or sessions refuse it (403).",
+                    },
+                },
             },
         }
+
+
+def security_of(needs: Needs) -> list[dict[str, list[str]]]:
+    """Either scheme will do (a list of alternatives); none for a public route."""
+    if not needs.needs_token:
+        return []
+    return [{"bearerAuth": []}, {"apiKey": []}] if needs.accepts_api_keys else [{"bearerAuth": []}]
 
 
 def operation_id(route: Route, method: str) -> str:

@@ -44,15 +44,28 @@ def organization_ref(organization_id: uuid.UUID | None, name: str | None) -> Org
     return None if organization_id is None or name is None else OrganizationRef(id=organization_id, name=name)
 
 
+class ApiKeyRef(Response):
+    id: uuid.UUID
+    name: str
+    prefix: str
+    created_by_user_id: uuid.UUID | None
+    expires_at: datetime.datetime | None
+
+
 class Me(Response):
-    user: UserRef
-    # Whether the address was proved (a mailed link, an invitation token, or a reset).
+    # null for a request made with an API key (see api_key).
+    user: UserRef | None
+    # Whether the address was proved (a mailed link, an invitation token, or a reset); false
+    # for an API key, which has no address.
     email_verified: bool
     # null, with role, for a session with no organization (a user who belongs to none).
     organization: OrganizationRef | None
     role: RoleKey | None
-    session_id: uuid.UUID
+    # null for an API key, which has no session.
+    session_id: uuid.UUID | None
     permissions: list[str]
+    # The key a request was made with; null for a person's access token.
+    api_key: ApiKeyRef | None = None
 
 
 class SignedIn(Response):
@@ -216,6 +229,29 @@ class Project(Response):
     version: int
 
 
+class ApiKey(Response):
+    id: uuid.UUID
+    name: str
+    role: RoleKey
+    # `tiam_` and the key's lookup id: enough to recognise a key, never to use it.
+    prefix: str
+    created_by_user_id: uuid.UUID | None
+    created_at: datetime.datetime
+    expires_at: datetime.datetime | None
+    # To the minute.
+    last_used_at: datetime.datetime | None
+
+
+class NewApiKey(ApiKey):
+    # The key itself: shown in this answer only, and stored only as a hash.
+    key: str
+
+
+class ApiKeyPage(Response):
+    items: list[ApiKey]
+    next_cursor: str | None
+
+
 class ProjectPage(Response):
     items: list[Project]
     next_cursor: str | None
@@ -226,6 +262,9 @@ class AuditEvent(Response):
     organization_id: uuid.UUID
     occurred_at: datetime.datetime
     actor_user_id: uuid.UUID | None
+    # A change made with an API key: the key, and the user who created it.
+    actor_api_key_id: uuid.UUID | None
+    actor_api_key_created_by_user_id: uuid.UUID | None
     actor_db_role: str
     action: str
     resource_type: str

@@ -6,6 +6,7 @@ JSON Schema cannot state: trimming, NFC, no invisible characters, an email's syn
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,12 @@ Email = Annotated[str, documented("Trimmed and compared lower-cased.", maxLength
 NewPassword = Annotated[str, documented(minLength=MIN_PASSWORD, maxLength=MAX_PASSWORD)]
 Password = Annotated[str, documented(maxLength=MAX_PASSWORD)]
 Token = Annotated[str, documented(minLength=1, maxLength=MAX_TOKEN)]
+Expiry = Annotated[
+    datetime.datetime,
+    msgspec.Meta(
+        tz=True, description="When it stops working: RFC 3339 with a time zone, in the future; never if absent."
+    ),
+]
 Description = Annotated[str, documented("Visible characters, tabs and line breaks.", maxLength=MAX_DESCRIPTION)]
 
 
@@ -93,6 +100,17 @@ class InvitationBody(Body):
 
 class AcceptInvitationBody(Body):
     token: Token
+
+
+class ApiKeyBody(Body):
+    name: Name
+    role: RoleKey
+    expires_at: Expiry | None = None
+
+
+class ApiKeyPatchBody(Body):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    role: RoleKey | msgspec.UnsetType = msgspec.UNSET
 
 
 class ProjectBody(Body):

@@ -22,6 +22,7 @@ import msgspec
 from falcon.asgi import Request, Response
 
 from api.auth.access_tokens import TokenSubject
+from api.auth.api_keys import ApiKey
 from api.auth.client_address import ClientAddresses
 from api.observability.logs import rfc3339
 from api.settings import LogFormat
@@ -57,6 +58,7 @@ def write_request_line(
     client: str | None,
     user_id: str | None = None,
     org_id: str | None = None,
+    api_key: str | None = None,
     reason: str | None = None,
 ) -> None:
     """The one line of a request, whoever answered it: the app, the server front or the
@@ -82,6 +84,8 @@ def write_request_line(
         "org_id": org_id,
         "client": client,
     }
+    if api_key:
+        fields["api_key"] = api_key
     if reason:
         fields["reason"] = reason
     if json:
@@ -103,6 +107,8 @@ class RequestLogMiddleware:
 
     async def process_response(self, req: Request, resp: Response, resource: object, req_succeeded: bool) -> None:
         subject: TokenSubject | None = req.context.get("subject")
+        # A request made with an API key: its public prefix, never the key.
+        key: ApiKey | None = req.context.get("api_key")
         address = self._addresses.of(req)
         write_request_line(
             json=self._json,
@@ -114,5 +120,6 @@ class RequestLogMiddleware:
             client=str(address) if address else None,
             user_id=str(subject.user_id) if subject else None,
             org_id=str(subject.organization_id) if subject and subject.organization_id else None,
+            api_key=key.prefix if key else None,
             reason=req.context.get("refusal"),
         )

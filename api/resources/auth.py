@@ -23,7 +23,7 @@ from api.database import Database
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.problems import Overloaded, unauthorized
-from api.http.responses import Me, SignedIn, UserRef, VerificationSent, organization_ref
+from api.http.responses import ApiKeyRef, Me, SignedIn, UserRef, VerificationSent, organization_ref
 from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.mail import messages
 from api.mail.outbox import Outbox
@@ -227,16 +227,26 @@ class LoginResource:
 class MeResource:
     access = Access.SESSION
 
-    @operation("Who you are here: user, organization, role and permissions", ok={200: Me})
+    @operation("Who you are here: user (or API key), organization, role and permissions", ok={200: Me})
     async def on_get(self, req: Request, resp: Response) -> None:
         me = caller(req)
+        key = me.api_key
         resp.media = Me(
-            user=UserRef(id=me.user_id, email=me.email),
+            user=UserRef(id=me.user_id, email=me.email) if me.user_id is not None and me.email is not None else None,
             email_verified=me.email_verified,
             organization=organization_ref(me.organization_id, me.organization_name),
             role=me.role,  # type: ignore[arg-type]
             session_id=me.session_id,
             permissions=sorted(me.permissions),
+            api_key=None
+            if key is None
+            else ApiKeyRef(
+                id=key.id,
+                name=key.name,
+                prefix=key.prefix,
+                created_by_user_id=key.created_by_user_id,
+                expires_at=key.expires_at,
+            ),
         )
 
 
@@ -265,8 +275,10 @@ class ChangePasswordResource:
         checks.done()
 
         async with signed_in(req, self._database) as (tx, me):
-            attempt = self._throttle.attempt(req, me.email)
-            account = await tx.one("find_login", {"email": me.email})
+            email = me.email
+            assert email is not None  # a person: API keys never reach Access.SIGNED_IN
+            attempt = self._throttle.attempt(req, email)
+            account = await tx.one("find_login", {"email": email})
             reservation = await self._throttle.reserve(tx, attempt)
         if not reservation.allowed:
             raise too_many_attempts(reservation.retry_after_seconds)
@@ -282,10 +294,10 @@ class ChangePasswordResource:
             async with signed_in(req, self._database) as (tx, _):
                 await self._throttle.release(tx, attempt, signed_in=False)
             raise
-        async with signed_in(req, self._database) as (tx, me):
+        async with signed_in(req, self._database) as (tx, _):
             await self._throttle.release(tx, attempt, signed_in=True)
             await tx.one("change_own_password", {"password_hash": new_hash})
             # The owner hears of it, whoever held the session.
-            await self._outbox.queue(tx, "password_changed", me.email, messages.password_changed("changed"))
+            await self._outbox.queue(tx, "password_changed", email, messages.password_changed("changed"))
         self._outbox.queued()
         resp.status = falcon.HTTP_204

@@ -9,7 +9,7 @@ from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.sessions import SessionIssuer
-from api.context import Access, in_context, request_id, transaction
+from api.context import Access, for_people, in_context, request_id, transaction
 from api.database import Database
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
@@ -71,6 +71,7 @@ class ResendVerificationResource:
         "Mail a new link that proves your address (202), unless it is proved already (200)",
         ok={200: EmailVerified, 202: VerificationSent},
     )
+    @for_people
     async def on_post(self, req: Request, resp: Response) -> None:
         token, token_hash = new_opaque_token()
         subject, text = messages.email_verification(self._base_url, token, self._ttl_seconds // 3600)

@@ -9,7 +9,7 @@ import falcon
 from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
-from api.context import Access, caller, requires, transaction
+from api.context import Access, caller, for_people, requires, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.problems import not_found, problem
@@ -105,6 +105,7 @@ class InvitationsResource:
         ok={200: AcceptedInvitation},
         errors=(404,),
     )
+    @for_people
     async def on_post_accept(self, req: Request, resp: Response) -> None:
         body = await read_json(req, AcceptInvitationBody)
         checks = FieldChecks()
@@ -125,6 +126,7 @@ class MyInvitationsResource:
     access = Access.SESSION
 
     @operation("Pending invitations to your email, in any organization", ok={200: MyInvitationList})
+    @for_people
     async def on_get(self, req: Request, resp: Response) -> None:
         rows = await transaction(req).all("list_my_invitations")
         resp.media = MyInvitationList(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 from falcon.asgi import Request, Response
 
-from api.context import Access, transaction
+from api.context import Access, for_people, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
 from api.http.responses import Organization, OrganizationList, from_row, from_rows
@@ -17,6 +17,7 @@ class OrganizationsResource:
     access = Access.SESSION
 
     @operation("The organizations you belong to, with your role in each", ok={200: OrganizationList})
+    @for_people
     async def on_get(self, req: Request, resp: Response) -> None:
         resp.media = OrganizationList(
             items=from_rows(await transaction(req).all("list_my_organizations"), Organization)
@@ -27,6 +28,7 @@ class OrganizationsResource:
         body=OrganizationBody,
         ok={201: Organization},
     )
+    @for_people
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json(req, OrganizationBody)
         checks = FieldChecks()

@@ -10,7 +10,7 @@ from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.sessions import SessionIssuer
-from api.context import Access, caller, in_context, request_id, transaction
+from api.context import Access, caller, for_people, in_context, request_id, transaction
 from api.database import Database
 from api.http.body import FieldChecks, read_json
 from api.http.cursors import Cursors
@@ -68,6 +68,7 @@ class LogoutResource:
     access = Access.SESSION
 
     @operation("End this session: its refresh token stops working", ok={204: None})
+    @for_people
     async def on_post(self, req: Request, resp: Response) -> None:
         await transaction(req).one("revoke_my_session", {"id": caller(req).session_id})
         resp.status = falcon.HTTP_204
@@ -80,12 +81,14 @@ class SessionsResource:
         self._pager = KeysetPager(cursors, "sessions", "created_at")
 
     @operation("Your live sessions, newest first", query=(LIMIT, CURSOR), ok={200: SessionList})
+    @for_people
     async def on_get(self, req: Request, resp: Response) -> None:
         params = self._pager.params(req)
         rows = await transaction(req).all("list_my_sessions", params)
         resp.media = SessionList(**self._pager.page(rows, params, Session))
 
     @operation("End one of your sessions", ok={204: None})
+    @for_people
     async def on_delete_item(self, req: Request, resp: Response, session_id: uuid.UUID) -> None:
         # Row security shows a user their own sessions only: anyone else's is not found.
         if await transaction(req).one("revoke_my_session", {"id": session_id}) is None:
@@ -103,6 +106,7 @@ class SwitchOrganizationResource:
         self._sessions = sessions
 
     @operation("Open a session in another organization of yours", body=SwitchOrganizationBody, ok={200: SignedIn})
+    @for_people
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json(req, SwitchOrganizationBody)
         refresh_token, params = self._sessions.new_session(req)

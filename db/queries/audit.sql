@@ -1,6 +1,7 @@
 -- name: list_audit_events
 -- A page of the current organization's audit trail, newest first, optionally filtered.
-SELECT id, organization_id, occurred_at, actor_user_id, actor_db_role, action, resource_type,
+SELECT id, organization_id, occurred_at, actor_user_id, actor_api_key_id, actor_api_key_created_by_user_id,
+       actor_db_role, action, resource_type,
        resource_id, old_values, new_values, request_id, anonymous
 FROM iam.audit_events
 WHERE (%(action)s::text IS NULL OR action = %(action)s)

@@ -29,6 +29,17 @@ SET LOCAL ROLE iam_api
 SELECT user_id, email, email_verified, organization_id, organization_name, session_id, role, permissions
 FROM iam.enter_context(%(user_id)s, %(org_id)s, %(session_id)s, %(request_id)s)
 
+-- name: enter_api_key_context
+-- The same for an API key: its organization and role, and only then app.org_id and
+-- app.api_key_id; an outcome other than "ok" (unknown, ended, throttled) leaves the context empty.
+SELECT outcome, retry_after_seconds, api_key_id, api_key_name, lookup_id, created_by_user_id, expires_at,
+       last_used_at, organization_id, organization_name, role, permissions
+FROM iam.enter_api_key_context(%(lookup_id)s, %(key_hash)s, %(address_key)s, %(max_failures)s, %(request_id)s)
+
+-- name: touch_api_key
+-- Marks a key used now, unless it was within the last minute.
+SELECT iam.touch_api_key(%(organization_id)s, %(id)s)
+
 -- name: commit
 -- Ends a request that succeeded.
 COMMIT

@@ -17,7 +17,7 @@ SET LOCAL ROLE iam_api;
 SELECT results_eq(
     $$SELECT role, organization_name, permissions[1:2] FROM iam.enter_context(
         iam_test.id('admin_a'), iam_test.id('org A'), (SELECT session_id FROM context_sessions WHERE label = 'admin_a'), 'r1')$$,
-    $$VALUES ('ORG_ADMIN', 'A', ARRAY['audit:read', 'permissions:read'])$$,
+    $$VALUES ('ORG_ADMIN', 'A', ARRAY['api_keys:manage', 'audit:read'])$$,
     'a live session of an active member: the caller, with the role''s permissions'
 );
 SELECT is(current_setting('app.org_id'), iam_test.id('org A')::text, 'app.org_id is set for the transaction');

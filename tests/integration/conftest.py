@@ -66,7 +66,7 @@ TEST_SECRET = "test-secret-" + "x" * 60  # long enough for the HS512 forgery tes
 # password hashes. No log line of the whole session may contain one (captured_logs).
 SECRETS: set[str] = {PASSWORD}
 API_CALLS: list[str] = []  # one entry per request made through Api
-SECRET_FIELDS = ("access_token", "refresh_token", "token", "invitation_token", "password", "current_password")
+SECRET_FIELDS = ("access_token", "refresh_token", "token", "invitation_token", "password", "current_password", "key")
 
 
 def remember_secrets(body: Any) -> None:
@@ -347,6 +347,20 @@ class Api:
         token = self.invite(admin, email, role)
         return self.session_of(
             self.post("/auth/register", {"email": email, "password": PASSWORD, "invitation_token": token})
+        )
+
+    def api_key(self, admin: Session, role: str, **fields: Any) -> Session:
+        """A new API key of the admin's organization, as a credential: its token is the key
+        (no user, no session)."""
+        result = self.post("/api-keys", {"name": f"{role.lower()} key", "role": role, **fields}, as_=admin)
+        assert result.status_code == 201, result.json
+        return Session(
+            token=result.json["key"],
+            user_id="",
+            organization_id=admin.organization_id,
+            email="",
+            session_id=result.json["id"],  # the key's id, for tests that revoke or change it
+            refresh_token="",
         )
 
     def create_project(self, member: Session, name: str | None = None) -> dict[str, Any]:

@@ -50,6 +50,8 @@ def test_project_changes_are_recorded_with_actor_request_and_values(api: Api, te
         "organization_id",
         "occurred_at",
         "actor_user_id",
+        "actor_api_key_id",
+        "actor_api_key_created_by_user_id",
         "actor_db_role",
         "action",
         "resource_type",
@@ -59,6 +61,7 @@ def test_project_changes_are_recorded_with_actor_request_and_values(api: Api, te
         "request_id",
         "anonymous",
     }
+    assert created_event["actor_api_key_id"] is None
 
 
 def test_membership_invitation_and_organization_events(api: Api, tenant: Tenant, other_tenant: Tenant) -> None:

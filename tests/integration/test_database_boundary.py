@@ -30,10 +30,17 @@ INVITATION_COLUMNS = (
     "organization_id revoked_at role updated_at"
 )
 USER_COLUMNS = "created_at email email_verified_at id is_active updated_at"
+# Every column of iam.api_keys but key_hash, which no role reads.
+API_KEY_COLUMNS = (
+    "created_at created_by_user_id expires_at id last_used_at lookup_id name organization_id revoked_at role updated_at"
+)
 
 # What iam_api may do to tables, as (table, privilege, columns or "*" for the whole table).
 API_TABLE_PRIVILEGES = {
     ("alembic_version", "SELECT", "*"),
+    ("api_keys", "SELECT", API_KEY_COLUMNS),
+    ("api_keys", "INSERT", "created_by_user_id expires_at key_hash lookup_id name organization_id role"),
+    ("api_keys", "UPDATE", "name revoked_at role"),
     ("audit_events", "SELECT", "*"),
     ("invitations", "SELECT", INVITATION_COLUMNS),
     ("invitations", "INSERT", "*"),
@@ -60,6 +67,9 @@ API_TABLE_PRIVILEGES = {
 
 API_POLICIES = {
     ("alembic_version", "alembic_version_read", "SELECT"),
+    ("api_keys", "api_keys_api_insert", "INSERT"),
+    ("api_keys", "api_keys_api_select", "SELECT"),
+    ("api_keys", "api_keys_api_update", "UPDATE"),
     ("audit_events", "audit_events_api_select", "SELECT"),
     ("invitations", "invitations_api_insert", "INSERT"),
     ("invitations", "invitations_api_select", "SELECT"),
@@ -82,10 +92,14 @@ API_POLICIES = {
 API_FUNCTIONS = {
     # Policy helpers and the context.
     "iam.caller_has_permission(text)",
+    "iam.caller_holds_role(text)",
+    "iam.current_api_key_id()",
     "iam.current_org_id()",
     "iam.current_session_id()",
     "iam.current_user_id()",
     "iam.enter_context(uuid,uuid,uuid,text)",
+    "iam.enter_api_key_context(text,bytea,bytea,integer,text)",
+    "iam.touch_api_key(uuid,uuid)",
     "iam.is_visible_text(text,boolean)",
     # Acting for the signed-in user of a live session.
     "iam.accept_invitation(bytea)",
@@ -118,6 +132,8 @@ API_FUNCTIONS = {
 }
 
 DBA_TABLE_PRIVILEGES = {
+    ("api_keys", "SELECT", API_KEY_COLUMNS),
+    ("api_keys", "UPDATE", "revoked_at"),
     ("audit_events", "SELECT", "*"),
     ("dba_tenant_grants", "SELECT", "*"),
     ("invitations", "SELECT", INVITATION_COLUMNS),

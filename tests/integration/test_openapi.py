@@ -60,10 +60,25 @@ def test_every_served_route_is_documented_and_every_documented_route_served(
 
 def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: Api) -> None:
     document = api.client.simulate_get("/openapi.json").json
-    assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        "type": "http",
-        "scheme": "bearer",
-        "bearerFormat": "JWT",
+    schemes = document["components"]["securitySchemes"]
+    assert {name: (scheme["type"], scheme["scheme"]) for name, scheme in schemes.items()} == {
+        "bearerAuth": ("http", "bearer"),
+        "apiKey": ("http", "bearer"),
+    }
+    assert schemes["bearerAuth"]["bearerFormat"] == "JWT"
+    # Routes that act on a person's own account or sessions: an API key gets 403 there.
+    for_people = {
+        ("/auth/logout", "post"),
+        ("/auth/sessions", "get"),
+        ("/auth/sessions/{session_id}", "delete"),
+        ("/auth/switch-organization", "post"),
+        ("/auth/change-password", "post"),
+        ("/auth/invitations", "get"),
+        ("/auth/verify-email/resend", "post"),
+        ("/organizations", "get"),
+        ("/organizations", "post"),
+        ("/invitations/accept", "post"),
+        ("/api-keys", "post"),
     }
     public = {
         ("/auth/login", "post"),
@@ -91,8 +106,12 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
                     "/metrics",
                     "/cron/outbox",
                 )
-            else:
+            elif (path, method) in for_people:
                 assert operation["security"] == [{"bearerAuth": []}], (path, method)
+                assert "401" in operation["responses"], (path, method)
+                assert "403" in operation["responses"], (path, method)
+            else:
+                assert operation["security"] == [{"bearerAuth": []}, {"apiKey": []}], (path, method)
                 assert "401" in operation["responses"], (path, method)
 
 

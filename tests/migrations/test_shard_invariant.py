@@ -20,6 +20,9 @@ INDEX_EXCEPTIONS = {
     "invitations_token_hash_key": "accepting an invitation finds it by its token before the "
     "tenant is known (SECURITY DEFINER pre-context flow); sharded, the token must carry the "
     "organization or a reference table must map token to tenant",
+    "api_keys_lookup_id_key": "a request made with an API key finds it by the lookup id the key "
+    "carries before the tenant is known (iam.enter_api_key_context); sharded, a reference table "
+    "must map lookup id to tenant",
     "organization_memberships_user_idx": "login and the organization list look up a user's "
     "memberships across tenants; sharded, a per-user reference of memberships serves them",
 }
