@@ -1,10 +1,10 @@
 """`make bench`: the API under its production server configuration, driven by wrk over
 loopback, beside the database's own limit for the same transactions (pgbench, as iam_api,
 prepared), plus a login flood, issue 18's sign-in crowd and flood, memory per worker and a
-scaling line; the same app under granian beside gunicorn; latency at a fixed rate (open
-loop); the same reads while hostile clients hold connections and bodies; and issues 17's
-and 18's targets, passed or not. Prints one
-table and writes the results as JSON under .bench/ (git-ignored).
+scaling line; the reads made with API keys beside access tokens (issue 20); the same app
+under granian beside gunicorn; latency at a fixed rate (open loop); the same reads while
+hostile clients hold connections and bodies; and issues 17's, 18's and 20's targets, passed
+or not. Prints one table and writes the results as JSON under .bench/ (git-ignored).
 
 The reads (GET /projects/{id}, GET /auth/me) come from a crowd: every seeded tenant's
 admin, with a session and a token each, reading one of their own projects, at random. The
@@ -37,6 +37,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api.auth.access_tokens import AccessTokens, secret_key
+from api.auth.api_keys import new_api_key
 from db.migrate import upgrade
 from db.queries import QUERIES
 from db.schema_snapshot import pg_tool
@@ -188,6 +189,25 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
             ids = (target.admin_id, target.organization_id, target.session_ids[0]) if user else (None, None, None)
             return [render("enter_context", user_id=ids[0], org_id=ids[1], session_id=ids[2], request_id="bench")]
 
+        focus_key = new_api_key()
+        connection.execute(
+            "INSERT INTO iam.api_keys (organization_id, lookup_id, key_hash, name, role)"
+            " VALUES (%s, %s, %s, 'pgbench', 'ORG_ADMIN')",
+            [target.organization_id, focus_key.lookup_id, focus_key.key_hash],
+        )
+
+        def key_context() -> list[str]:
+            return [
+                render(
+                    "enter_api_key_context",
+                    lookup_id=focus_key.lookup_id,
+                    key_hash=focus_key.key_hash,
+                    address_key=b"bench-address",
+                    max_failures=10**9,
+                    request_id="bench",
+                )
+            ]
+
         # No timeout here: pgbench aborts a client on any error, and the login script makes all
         # eight clients queue on one account's throttle row, far longer than any real caller.
         timeouts = [
@@ -229,6 +249,13 @@ def pgbench_scripts(database_url: str, target: Focus) -> dict[str, str]:
                 "COMMIT",
             ],
             "GET /auth/me": [*read, *context(), "COMMIT"],
+            "GET /projects/{id} (key)": [
+                *read,
+                *key_context(),
+                render("get_project", id=target.project_ids[0]),
+                "COMMIT",
+            ],
+            "GET /auth/me (key)": [*read, *key_context(), "COMMIT"],
             # Rolled back: the same work every time, on refresh tokens that stay live.
             "POST /auth/refresh": [
                 f"\\set k random(1, {BENCH_SESSIONS - 1})",
@@ -373,8 +400,9 @@ def login_flood(url: str, env: dict[str, str], me_env: dict[str, str]) -> Result
 def crowd_files(
     database_url: str, folder: Path, tokens: AccessTokens, focus_organization: uuid.UUID
 ) -> dict[str, Path]:
-    """A session for every tenant's admin but the focus tenant's, and two files of
-    "token path" lines: each admin reading one of their projects, and reading /auth/me."""
+    """A session and an ORG_ADMIN API key for every tenant's admin but the focus tenant's,
+    and files of "token path" lines: each admin reading one of their projects, and reading
+    /auth/me; the same with each tenant's API key."""
     with psycopg.connect(database_url) as connection:
         connection.execute("ALTER TABLE iam.sessions DISABLE TRIGGER USER")
         rows = connection.execute(
@@ -386,21 +414,31 @@ def crowd_files(
             [focus_organization],
         ).fetchall()
         connection.execute("ALTER TABLE iam.sessions ENABLE TRIGGER USER")
+        keys = {organization_id: new_api_key() for _, _, organization_id in rows}
+        with connection.cursor().copy(
+            "COPY iam.api_keys (organization_id, lookup_id, key_hash, name, role) FROM STDIN"
+        ) as copy:
+            for organization_id, key in keys.items():
+                copy.write_row((organization_id, key.lookup_id, key.key_hash, "bench", "ORG_ADMIN"))
         projects: dict[uuid.UUID, uuid.UUID] = dict(
             connection.execute(
                 "SELECT DISTINCT ON (organization_id) organization_id, id FROM iam.projects"
                 " ORDER BY organization_id, id"
             ).fetchall()
         )
-    items, me = [], []
+    lines: dict[str, list[str]] = {"items": [], "me": [], "key_items": [], "key_me": []}
     for session_id, user_id, organization_id in rows:
         token = tokens.issue(user_id, organization_id, "ORG_ADMIN", session_id)
-        me.append(f"{token} /auth/me")
+        api_key = keys[organization_id].key
+        lines["me"].append(f"{token} /auth/me")
+        lines["key_me"].append(f"{api_key} /auth/me")
         if organization_id in projects:
-            items.append(f"{token} /projects/{projects[organization_id]}")
-    paths = {"items": folder / "crowd-items.txt", "me": folder / "crowd-me.txt"}
-    paths["items"].write_text("\n".join(items) + "\n")
-    paths["me"].write_text("\n".join(me) + "\n")
+            lines["items"].append(f"{token} /projects/{projects[organization_id]}")
+            lines["key_items"].append(f"{api_key} /projects/{projects[organization_id]}")
+    paths = {}
+    for name, written in lines.items():
+        paths[name] = folder / f"crowd-{name}.txt"
+        paths[name].write_text("\n".join(written) + "\n")
     return paths
 
 
@@ -464,6 +502,9 @@ def run() -> Result:
                 CONNECTIONS,
             ),
             "GET /auth/me": ("crowd.lua", {"BENCH_CROWD": str(crowd["me"])}, CONNECTIONS),
+            # The same reads with each tenant's API key instead of its admin's access token.
+            "GET /projects/{id} (key)": ("crowd.lua", {"BENCH_CROWD": str(crowd["key_items"])}, CONNECTIONS),
+            "GET /auth/me (key)": ("crowd.lua", {"BENCH_CROWD": str(crowd["key_me"])}, CONNECTIONS),
             # Its warm-up spends sessions of its own: a spent refresh token revokes its session.
             "POST /auth/refresh": ("refresh.lua", {"BENCH_REFRESH": ",".join(refresh_tokens[half:])}, CONNECTIONS),
             # Argon2-bound by design: as many clients as the two workers have hashing slots.
@@ -549,6 +590,24 @@ def sign_in_targets(results: Result) -> list[tuple[str, bool, str]]:
     ]
 
 
+def api_key_targets(results: Result) -> list[tuple[str, bool, str]]:
+    """Issue 20: a request with an API key costs no more than one with an access token
+    (within this machine's run-to-run noise, 10%)."""
+    checked = []
+    for name in ("GET /projects/{id}", "GET /auth/me"):
+        token, key = results["endpoints"][name], results["endpoints"][f"{name} (key)"]
+        ratio = key["requests_per_second"] / token["requests_per_second"]
+        checked.append(
+            (
+                f"{name} with an API key at least 0.9 of an access token's req/s",
+                ratio >= 0.9,
+                f"{key['requests_per_second']:.0f} vs {token['requests_per_second']:.0f} req/s ({ratio:.2f}); "
+                f"CPU ms/req {key['python_cpu_ms']:.2f} vs {token['python_cpu_ms']:.2f}",
+            )
+        )
+    return checked
+
+
 def targets(results: Result) -> list[tuple[str, bool, str]]:
     """Issue 17's targets for GET /projects/{id}: (what, met, measured)."""
     item = results["endpoints"]["GET /projects/{id}"]
@@ -625,7 +684,11 @@ def report(results: Result) -> list[str]:
             f"list {s['list']['p50_ms']:.1f}/{s['list']['p99_ms']:.1f} ms; "
             f"plans: item {' > '.join(s['item_plan'])}; list {' > '.join(s['list_plan'])}"
         )
-    checks = (("targets (issue 17):", targets(results)), ("targets (issue 18):", sign_in_targets(results)))
+    checks = (
+        ("targets (issue 17):", targets(results)),
+        ("targets (issue 18):", sign_in_targets(results)),
+        ("targets (issue 20):", api_key_targets(results)),
+    )
     for label, checked in checks:
         lines.append(label)
         for what, met, measured_value in checked:
