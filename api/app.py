@@ -26,6 +26,7 @@ from api.auth.client_quota import ClientQuota
 from api.auth.login_throttle import LoginThrottle
 from api.auth.passwords import Passwords
 from api.auth.sessions import SessionIssuer
+from api.auth.totp import TotpSecrets
 from api.context import TransactionMiddleware, abandon, declared_security
 from api.database import Database, Pool, create_pool
 from api.http.cors import Cors
@@ -52,6 +53,7 @@ from api.resources.invitations import InvitationsResource, MyInvitationsResource
 from api.resources.jwks import JwksResource
 from api.resources.members import MembersResource
 from api.resources.metrics import MetricsResource
+from api.resources.mfa import MfaChallengeResource, RecoveryCodesResource, TotpFactorResource
 from api.resources.organizations import OrganizationsResource
 from api.resources.password_reset import PasswordResetResource
 from api.resources.projects import ProjectsResource
@@ -136,12 +138,20 @@ def create_app(settings: Settings, pool: Pool, passwords: Passwords | None = Non
     routes.add("/auth/password-reset", password_reset)
     routes.add("/auth/password-reset/confirm", password_reset, suffix="confirm")
     routes.add("/auth/switch-organization", SwitchOrganizationResource(sessions))
+    totp_secrets = TotpSecrets(settings.mfa_encryption_key)
+    totp = TotpFactorResource(totp_secrets, settings.mfa_issuer)
+    routes.add("/auth/mfa/totp", totp)
+    routes.add("/auth/mfa/totp/verify", totp, suffix="verify")
+    routes.add("/auth/mfa/recovery-codes", RecoveryCodesResource())
+    routes.add("/auth/mfa/challenge", MfaChallengeResource(database, sessions, throttle, totp_secrets))
     own_sessions = SessionsResource(cursors)
     routes.add("/auth/sessions", own_sessions)
     routes.add("/auth/sessions/{session_id:uuid}", own_sessions, suffix="item")
     routes.add("/auth/invitations", MyInvitationsResource())
 
-    routes.add("/organizations", OrganizationsResource())
+    organizations = OrganizationsResource()
+    routes.add("/organizations", organizations)
+    routes.add("/organizations/{organization_id:uuid}", organizations, suffix="item")
 
     members = MembersResource()
     routes.add("/members", members)

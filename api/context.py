@@ -38,7 +38,7 @@ from api.database import Database, Row, Transaction
 from api.http.bearer import bearer_token
 from api.http.body import read_body
 from api.http.openapi import Needs
-from api.http.problems import answer_with_problem, database_problem, problem, unauthorized
+from api.http.problems import answer_with_problem, database_problem, mfa_required, problem, unauthorized
 from api.observability.metrics import TOKEN_REJECTIONS
 from db.queries import QUERIES
 
@@ -46,6 +46,11 @@ Responder = TypeVar("Responder", bound=Callable[..., Any])
 
 SESSION_ENDED = "The session has ended, or its user is no longer an active member of its organization."
 KEY_REFUSED = "The API key is unknown, revoked or expired."
+MFA_RULE = (
+    "This organization requires a second factor: enrol one (POST /auth/mfa/totp) or sign in with yours, "
+    "then retry. /auth/me and logout still answer."
+)
+STEP_UP = "This change needs the second factor in this session: sign in again with your code, then retry."
 
 # How precisely a key's last_used_at is kept.
 KEY_USE_PRECISION = datetime.timedelta(minutes=1)
@@ -123,6 +128,14 @@ class Caller:
     role: str | None
     permissions: frozenset[str]
     api_key: KeyIdentity | None = None
+    # The session's assurance: aal 1 (a password) or 2 (and a second factor), and the methods.
+    aal: int | None = None
+    amr: tuple[str, ...] = ()
+    # Whether the user has an active second factor (then step-up changes need aal 2).
+    mfa_enrolled: bool = False
+    # The organization requires MFA and this session is at aal 1: the database opened no
+    # tenant rows to it (app.org_id stays empty); only @mfa_exempt resources serve it.
+    mfa_required: bool = False
 
 
 def opening(begin: str, enter: str) -> str:
@@ -184,6 +197,10 @@ async def begin(
         session_id=row["session_id"],
         role=row["role"],
         permissions=frozenset(row["permissions"]),
+        aal=row["aal"],
+        amr=tuple(row["amr"]),
+        mfa_enrolled=row["mfa_enrolled"],
+        mfa_required=row["mfa_required"],
     )
 
 
@@ -299,6 +316,21 @@ def requires(permission: str) -> Callable[[Responder], Responder]:
     return decorate
 
 
+def step_up(responder: Responder) -> Responder:
+    """The responder changes something sensitive: a user with an active second factor must
+    have passed it in this session (aal 2), else a 403 of type mfa_required before any
+    query. The database holds the same rule (iam.require_step_up)."""
+
+    async def check(req: Request, resp: Response, resource: object, params: dict[str, Any]) -> None:
+        found = caller(req)
+        if found.mfa_enrolled and (found.aal or 1) < 2:
+            raise mfa_required(STEP_UP)
+
+    checked: Responder = falcon.before(check)(responder)
+    checked.step_up = True  # type: ignore[attr-defined]
+    return checked
+
+
 def for_people(responder: Responder) -> Responder:
     """The responder acts on a person's own account or sessions: a request made with an API
     key gets a 403 before any query. /openapi.json documents it from `people_only`."""
@@ -369,6 +401,8 @@ class TransactionMiddleware:
             raise unauthorized(SESSION_ENDED)
         if req.context.caller.organization_id is None and access is not Access.SESSION:
             raise no_organization()
+        if req.context.caller.mfa_required and not getattr(resource, "mfa_exempt", False):
+            raise mfa_required(MFA_RULE)
 
     async def enter_as_key(self, req: Request, resource: object, token: str) -> None:
         """The request's transaction in the context of an organization API key."""

@@ -6,6 +6,8 @@ the variable; production refuses a missing DATABASE_URL or a missing or short se
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import ipaddress
 import os
 import re
@@ -87,6 +89,10 @@ class Settings:
     # required: registering creates the account only once a mailed link proves the address.
     email_verification: Literal["required", "optional"] = "required"
     email_verification_ttl_seconds: int = 24 * 3600
+    # MFA (api/auth/totp.py): the AES-256 key of TOTP secrets at rest, and the issuer name
+    # authenticator apps show. Outside production the key derives from JWT_ACCESS_SECRET.
+    mfa_encryption_key: bytes = field(default=b"", repr=False)
+    mfa_issuer: str = "tenant-iam"
 
     def __repr__(self) -> str:
         # Secrets never reach a log line, even through repr().
@@ -226,6 +232,8 @@ class Settings:
             email_verification_ttl_seconds=env_int(
                 env, "EMAIL_VERIFICATION_TTL_SECONDS", 24 * 3600, minimum=300, maximum=30 * 86400
             ),
+            mfa_encryption_key=mfa_encryption_key(env, app_env, secret),
+            mfa_issuer=_text(env, "MFA_ISSUER", "tenant-iam"),
         )
 
 
@@ -383,6 +391,27 @@ def _text(env: Mapping[str, str], name: str, default: str) -> str:
     if len(value) > 200:
         raise SettingsError(f"{name} must be at most 200 characters")
     return value
+
+
+def mfa_encryption_key(env: Mapping[str, str], app_env: AppEnv, jwt_secret: str) -> bytes:
+    """MFA_ENCRYPTION_KEY: 32 bytes in base64 (standard or URL-safe), required in production.
+    Elsewhere a key derived from JWT_ACCESS_SECRET serves, so that `make run` needs nothing;
+    in production the two stay apart, since rotating the JWT secret must not orphan factors."""
+    raw = env.get("MFA_ENCRYPTION_KEY", "").strip()
+    if not raw:
+        if app_env == "production":
+            raise SettingsError(
+                "MFA_ENCRYPTION_KEY is required in production: 32 random bytes in base64, such as the output of "
+                "python -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())'"
+            )
+        return hashlib.sha256(b"tenant-iam MFA_ENCRYPTION_KEY\0" + jwt_secret.encode()).digest()
+    try:
+        key = base64.b64decode(raw.replace("-", "+").replace("_", "/") + "=" * (-len(raw) % 4), validate=True)
+    except ValueError:
+        raise SettingsError("MFA_ENCRYPTION_KEY must be base64") from None
+    if len(key) != 32:
+        raise SettingsError(f"MFA_ENCRYPTION_KEY must decode to 32 bytes (AES-256), not {len(key)}")
+    return key
 
 
 def development_secret() -> str:

@@ -22,6 +22,29 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.activate_totp(p_factor_id uuid, p_step bigint, p_recovery_code_hashes bytea[]) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    me uuid := iam.session_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    UPDATE iam.mfa_factors AS f SET status = 'active', activated_at = now(), last_used_step = p_step
+    WHERE f.id = p_factor_id AND f.user_id = me AND f.status = 'pending' AND f.last_used_step < p_step;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM iam.mfa_recovery_codes AS c WHERE c.user_id = me;
+    INSERT INTO iam.mfa_recovery_codes (user_id, code_hash) SELECT me, h FROM pg_catalog.unnest(p_recovery_code_hashes) AS h;
+    UPDATE iam.sessions AS s SET aal = 2, amr = ARRAY['pwd', 'otp'] WHERE s.id = iam.current_session_id();
+    PERFORM iam.record_mfa_event(me, 'mfa.enrolled');
+    RETURN true;
+END
+$$;
+
 CREATE FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_resource_type text, p_resource_id uuid, p_old_values jsonb, p_new_values jsonb, p_actor_user_id uuid) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -101,6 +124,7 @@ BEGIN
         SELECT
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
+        JOIN iam.organizations AS o ON o.id = m.organization_id
         JOIN iam.role_permissions AS rp ON rp.role_key = m.role
         JOIN iam.sessions AS s ON s.user_id = m.user_id AND s.organization_id = m.organization_id
         WHERE m.organization_id = iam.current_org_id()
@@ -109,6 +133,7 @@ BEGIN
           AND s.revoked_at IS NULL
           AND s.expires_at > pg_catalog.now()
           AND u.is_active
+          AND (s.aal >= 2 OR NOT o.require_mfa)
           AND rp.permission_key = permission
     );
 END
@@ -124,6 +149,18 @@ CREATE FUNCTION iam.caller_holds_role(p_role text) RETURNS boolean
     )
 $$;
 
+CREATE FUNCTION iam.caller_stepped_up() RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT iam.current_user_id() IS NULL
+        OR NOT EXISTS (
+            SELECT FROM iam.mfa_factors AS f WHERE f.user_id = iam.current_user_id() AND f.status = 'active')
+        OR EXISTS (
+            SELECT FROM iam.sessions AS s
+            WHERE s.id = iam.current_session_id() AND s.user_id = iam.current_user_id() AND s.aal >= 2)
+$$;
+
 CREATE FUNCTION iam.change_own_password(p_password_hash text) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -134,6 +171,7 @@ BEGIN
     IF me IS NULL THEN
         RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM iam.require_step_up();
     UPDATE iam.users SET password_hash = p_password_hash WHERE id = me;
     UPDATE iam.sessions SET revoked_at = now(), revoked_reason = 'password_change'
     WHERE user_id = me AND id <> iam.current_session_id() AND revoked_at IS NULL;
@@ -166,6 +204,46 @@ BEGIN
             FOR UPDATE SKIP LOCKED
         )
         RETURNING m.id, m.recipient, m.subject, m.body, m.attempts;
+END
+$$;
+
+CREATE FUNCTION iam.complete_mfa_challenge(p_token_hash bytea, p_max_failures integer, p_step bigint, p_recovery_code_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone, amr text[])
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+DECLARE
+    challenge iam.mfa_challenges;
+    methods text[] := CASE WHEN p_recovery_code_hash IS NULL THEN ARRAY['pwd', 'otp'] ELSE ARRAY['pwd', 'recovery_code'] END;
+    opened record;
+BEGIN
+    SELECT * INTO challenge FROM iam.mfa_challenges AS c WHERE c.token_hash = p_token_hash FOR UPDATE;
+    IF NOT FOUND OR challenge.used_at IS NOT NULL OR challenge.expires_at <= now()
+       OR challenge.failures >= p_max_failures THEN
+        RETURN;
+    END IF;
+    IF p_recovery_code_hash IS NOT NULL THEN
+        UPDATE iam.mfa_recovery_codes AS r SET used_at = now()
+        WHERE r.user_id = challenge.user_id AND r.code_hash = p_recovery_code_hash AND r.used_at IS NULL;
+    ELSE
+        UPDATE iam.mfa_factors AS f SET last_used_step = p_step
+        WHERE f.user_id = challenge.user_id AND f.status = 'active' AND f.last_used_step < p_step;
+    END IF;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE iam.mfa_challenges AS c SET used_at = now() WHERE c.token_hash = p_token_hash;
+    SELECT * INTO opened FROM iam.start_session(
+        challenge.user_id, challenge.organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
+    UPDATE iam.sessions AS s SET aal = 2, amr = methods WHERE s.id = opened.session_id;
+    PERFORM iam.record_login(challenge.user_id, challenge.organization_id, 'succeeded');
+    IF p_recovery_code_hash IS NOT NULL THEN
+        PERFORM iam.append_audit_event(challenge.organization_id, 'mfa.recovery_code_used', 'user', challenge.user_id,
+                                       NULL, NULL, challenge.user_id)
+        WHERE challenge.organization_id IS NOT NULL;
+    END IF;
+    RETURN QUERY SELECT opened.session_id, opened.user_id, opened.email, opened.organization_id,
+                        opened.organization_name, opened.role, opened.expires_at, methods;
 END
 $$;
 
@@ -318,6 +396,28 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.enroll_totp(p_secret_ciphertext bytea) RETURNS uuid
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    me uuid := iam.session_user_id();
+    factor uuid;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM FROM iam.users WHERE id = me FOR NO KEY UPDATE;
+    IF EXISTS (SELECT FROM iam.mfa_factors AS f WHERE f.user_id = me AND f.status = 'active') THEN
+        RAISE EXCEPTION 'the user has an active factor' USING ERRCODE = 'unique_violation', CONSTRAINT = 'mfa_factor_active';
+    END IF;
+    DELETE FROM iam.mfa_factors AS f WHERE f.user_id = me AND f.status = 'pending';
+    INSERT INTO iam.mfa_factors (user_id, status, secret_ciphertext) VALUES (me, 'pending', p_secret_ciphertext)
+    RETURNING id INTO factor;
+    RETURN factor;
+END
+$$;
+
 CREATE FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) RETURNS TABLE(outcome text, retry_after_seconds integer, api_key_id uuid, api_key_name text, lookup_id text, created_by_user_id uuid, expires_at timestamp with time zone, last_used_at timestamp with time zone, organization_id uuid, organization_name text, role text, permissions text[])
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -368,7 +468,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) RETURNS TABLE(user_id uuid, email text, email_verified boolean, organization_id uuid, organization_name text, session_id uuid, role text, permissions text[])
+CREATE FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) RETURNS TABLE(user_id uuid, email text, email_verified boolean, organization_id uuid, organization_name text, session_id uuid, role text, permissions text[], aal smallint, amr text[], mfa_enrolled boolean, mfa_required boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -390,8 +490,9 @@ BEGIN
     IF p_organization_id IS NULL THEN
         -- A session with no organization (its user belongs to none): the user, no role,
         -- no permission. app.org_id stays empty, so every tenant policy answers nothing.
-        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, NULL::uuid AS organization_id, NULL::text AS organization_name,
-               s.id AS session_id, NULL::text AS role, ARRAY[]::text[] AS permissions
+        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, NULL::uuid AS organization_id,
+               NULL::text AS organization_name, s.id AS session_id, NULL::text AS role, ARRAY[]::text[] AS permissions,
+               s.aal, s.amr, false AS require_mfa
         INTO caller
         FROM iam.sessions AS s
         JOIN iam.users AS u ON u.id = s.user_id
@@ -402,10 +503,11 @@ BEGIN
           AND s.expires_at > pg_catalog.now()
           AND u.is_active;
     ELSE
-        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, o.id AS organization_id, o.name AS organization_name, s.id AS session_id,
-               m.role,
+        SELECT u.id AS user_id, u.email, u.email_verified_at IS NOT NULL AS email_verified, o.id AS organization_id,
+               o.name AS organization_name, s.id AS session_id, m.role,
                ARRAY(SELECT rp.permission_key FROM iam.role_permissions AS rp
-                     WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions
+                     WHERE rp.role_key = m.role ORDER BY rp.permission_key) AS permissions,
+               s.aal, s.amr, o.require_mfa
         INTO caller
         FROM iam.organization_memberships AS m
         JOIN iam.users AS u ON u.id = m.user_id
@@ -422,14 +524,37 @@ BEGIN
         RETURN;
     END IF;
     PERFORM pg_catalog.set_config('app.user_id', p_user_id::text, true),
-            pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true),
             pg_catalog.set_config('app.session_id', p_session_id::text, true);
+    -- The organization's rows open only to a session that meets its MFA rule.
+    IF NOT (caller.require_mfa AND caller.aal < 2) THEN
+        PERFORM pg_catalog.set_config('app.org_id', coalesce(p_organization_id::text, ''), true);
+    END IF;
     RETURN QUERY SELECT caller.user_id, caller.email, caller.email_verified, caller.organization_id,
-                        caller.organization_name, caller.session_id, caller.role, caller.permissions;
+                        caller.organization_name, caller.session_id, caller.role, caller.permissions, caller.aal,
+                        caller.amr,
+                        EXISTS (SELECT FROM iam.mfa_factors AS f WHERE f.user_id = p_user_id AND f.status = 'active'),
+                        caller.require_mfa AND caller.aal < 2;
 END
 $$;
 
-CREATE FUNCTION iam.find_login(p_email text) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, default_organization_id uuid)
+CREATE FUNCTION iam.fail_mfa_challenge(p_token_hash bytea) RETURNS void
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    challenge iam.mfa_challenges;
+BEGIN
+    UPDATE iam.mfa_challenges AS c SET failures = c.failures + 1
+    WHERE c.token_hash = p_token_hash AND c.used_at IS NULL
+    RETURNING * INTO challenge;
+    IF FOUND AND challenge.organization_id IS NOT NULL THEN
+        PERFORM iam.append_audit_event(challenge.organization_id, 'mfa.challenge_failed', 'user', challenge.user_id,
+                                       NULL, pg_catalog.jsonb_build_object('failures', challenge.failures), NULL);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION iam.find_login(p_email text) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, default_organization_id uuid, mfa_enrolled boolean)
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -438,7 +563,7 @@ CREATE FUNCTION iam.find_login(p_email text) RETURNS TABLE(user_id uuid, passwor
         WHERE m.user_id = u.id
         ORDER BY m.created_at, m.organization_id
         LIMIT 1
-    )
+    ), EXISTS (SELECT FROM iam.mfa_factors AS f WHERE f.user_id = u.id AND f.status = 'active')
     FROM iam.users AS u
     WHERE u.email = lower(p_email)
 $$;
@@ -648,6 +773,26 @@ CREATE FUNCTION iam.max_live_sessions_per_user() RETURNS integer
     SET search_path TO ''
     AS $$ SELECT 100 $$;
 
+CREATE FUNCTION iam.open_mfa_challenge(p_token_hash bytea, p_max_failures integer) RETURNS TABLE(user_id uuid, email text, secret_ciphertext bytea, last_used_step bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT u.id, u.email, f.secret_ciphertext, f.last_used_step
+    FROM iam.mfa_challenges AS c
+    JOIN iam.users AS u ON u.id = c.user_id
+    JOIN iam.mfa_factors AS f ON f.user_id = c.user_id AND f.status = 'active'
+    WHERE c.token_hash = p_token_hash AND c.used_at IS NULL AND c.expires_at > now()
+      AND c.failures < p_max_failures AND u.is_active
+$$;
+
+CREATE FUNCTION iam.own_totp(p_status text) RETURNS TABLE(factor_id uuid, secret_ciphertext bytea, last_used_step bigint)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT f.id, f.secret_ciphertext, f.last_used_step FROM iam.mfa_factors AS f
+    WHERE f.user_id = iam.session_user_id() AND f.status = p_status
+$$;
+
 CREATE FUNCTION iam.purge_expired() RETURNS TABLE(counters_removed bigint, sessions_removed bigint)
     LANGUAGE plpgsql
     SET search_path TO ''
@@ -755,6 +900,14 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.record_mfa_event(p_user_id uuid, p_action text) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT iam.append_audit_event(m.organization_id, p_action, 'user', p_user_id, NULL, NULL, p_user_id)
+    FROM iam.organization_memberships AS m WHERE m.user_id = p_user_id
+$$;
+
 CREATE FUNCTION iam.record_session_event() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -774,7 +927,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea, p_grace_seconds integer) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
+CREATE FUNCTION iam.refresh_session(p_token_hash bytea, p_new_token_hash bytea, p_grace_seconds integer) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone, aal smallint, amr text[])
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -787,7 +940,7 @@ DECLARE
 BEGIN
     SELECT * INTO token FROM iam.refresh_tokens AS t WHERE t.token_hash = p_token_hash FOR UPDATE;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT 'unknown'::text, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN QUERY SELECT 'unknown'::text, NULL::uuid, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::smallint, NULL::text[];
         RETURN;
     END IF;
     SELECT * INTO owning_session FROM iam.sessions AS s WHERE s.id = token.session_id FOR UPDATE;
@@ -805,7 +958,7 @@ BEGIN
                 pg_catalog.jsonb_build_object('user_id', owning_session.user_id), NULL);
         END IF;
         IF NOT retried THEN
-            RETURN QUERY SELECT 'reused'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+            RETURN QUERY SELECT 'reused'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::smallint, NULL::text[];
             RETURN;
         END IF;
     END IF;
@@ -818,7 +971,7 @@ BEGIN
     WHERE u.id = owning_session.user_id AND u.is_active
       AND (owning_session.organization_id IS NULL OR m.user_id IS NOT NULL);
     IF NOT FOUND OR owning_session.revoked_at IS NOT NULL OR owning_session.expires_at <= now() THEN
-        RETURN QUERY SELECT 'ended'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz;
+        RETURN QUERY SELECT 'ended'::text, owning_session.id, NULL::uuid, NULL::text, NULL::uuid, NULL::text, NULL::text, NULL::timestamptz, NULL::smallint, NULL::text[];
         RETURN;
     END IF;
     -- A retry keeps the first rotation's time: retrying again and again does not stretch the grace period.
@@ -828,7 +981,7 @@ BEGIN
     UPDATE iam.sessions AS s SET last_used_at = now() WHERE s.id = owning_session.id;
     RETURN QUERY SELECT CASE WHEN retried THEN 'retried' ELSE 'rotated' END, owning_session.id, owning_session.user_id,
                         member.email, owning_session.organization_id, member.organization_name, member.role,
-                        owning_session.expires_at;
+                        owning_session.expires_at, owning_session.aal, owning_session.amr;
 END
 $$;
 
@@ -882,6 +1035,48 @@ CREATE FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea,
     ON CONFLICT (pair) DO UPDATE SET last_signed_in_at = excluded.last_signed_in_at;
 $$;
 
+CREATE FUNCTION iam.remove_totp() RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    me uuid := iam.session_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM iam.require_step_up();
+    DELETE FROM iam.mfa_factors AS f WHERE f.user_id = me AND f.status = 'active';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    DELETE FROM iam.mfa_factors AS f WHERE f.user_id = me;
+    DELETE FROM iam.mfa_recovery_codes AS c WHERE c.user_id = me;
+    PERFORM iam.record_mfa_event(me, 'mfa.removed');
+    RETURN true;
+END
+$$;
+
+CREATE FUNCTION iam.replace_recovery_codes(p_recovery_code_hashes bytea[]) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+DECLARE
+    me uuid := iam.session_user_id();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    PERFORM iam.require_step_up();
+    IF NOT EXISTS (SELECT FROM iam.mfa_factors AS f WHERE f.user_id = me AND f.status = 'active') THEN
+        RETURN false;
+    END IF;
+    DELETE FROM iam.mfa_recovery_codes AS c WHERE c.user_id = me;
+    INSERT INTO iam.mfa_recovery_codes (user_id, code_hash) SELECT me, h FROM pg_catalog.unnest(p_recovery_code_hashes) AS h;
+    RETURN true;
+END
+$$;
+
 CREATE FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) RETURNS void
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -924,6 +1119,19 @@ BEGIN
     INSERT INTO iam.email_verifications (token_hash, email, organization_name, password_hash, expires_at)
     VALUES (p_verify_token_hash, p_email, p_organization_name, p_password_hash,
             now() + make_interval(secs => p_verify_ttl_seconds));
+END
+$$;
+
+CREATE FUNCTION iam.require_step_up() RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    IF NOT iam.caller_stepped_up() THEN
+        RAISE EXCEPTION 'this change needs a second factor in this session'
+            USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'mfa_required';
+    END IF;
+    RETURN true;
 END
 $$;
 
@@ -1003,6 +1211,21 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION iam.session_user_id() RETURNS uuid
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+    SELECT s.user_id
+    FROM iam.sessions AS s
+    JOIN iam.users AS u ON u.id = s.user_id
+    WHERE s.id = iam.current_session_id()
+      AND s.user_id = iam.current_user_id()
+      AND s.revoked_at IS NULL
+      AND s.expires_at > pg_catalog.now()
+      AND u.is_active
+      AND pg_catalog.pg_has_role(session_user, 'iam_api', 'MEMBER')
+$$;
+
 CREATE FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS TABLE(session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
@@ -1011,7 +1234,7 @@ BEGIN
     PERFORM FROM iam.users AS u
     WHERE u.id = p_user_id AND u.password_hash = p_verified_hash AND u.is_active
     FOR NO KEY UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND OR EXISTS (SELECT FROM iam.mfa_factors AS f WHERE f.user_id = p_user_id AND f.status = 'active') THEN
         RETURN;
     END IF;
     RETURN QUERY SELECT * FROM iam.start_session(
@@ -1056,6 +1279,34 @@ BEGIN
     END IF;
     NEW.updated_at := now();
     RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION iam.start_mfa_challenge(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+BEGIN
+    PERFORM FROM iam.users AS u
+    WHERE u.id = p_user_id AND u.password_hash = p_verified_hash AND u.is_active
+    FOR NO KEY UPDATE;
+    IF NOT FOUND OR NOT EXISTS (
+        SELECT FROM iam.mfa_factors AS f WHERE f.user_id = p_user_id AND f.status = 'active'
+    ) THEN
+        RETURN false;
+    END IF;
+    DELETE FROM iam.mfa_challenges WHERE token_hash IN (
+        SELECT c.token_hash FROM iam.mfa_challenges AS c WHERE c.expires_at < now()
+        ORDER BY c.expires_at LIMIT 20 FOR UPDATE SKIP LOCKED
+    );
+    INSERT INTO iam.mfa_challenges (token_hash, user_id, organization_id, expires_at, user_agent, client_address)
+    VALUES (p_token_hash, p_user_id, p_organization_id, now() + make_interval(secs => p_ttl_seconds),
+            pg_catalog.left(p_user_agent, 512), p_client_address);
+    IF p_password_rehash IS NOT NULL THEN
+        UPDATE iam.users AS u SET password_hash = p_password_rehash
+        WHERE u.id = p_user_id AND u.password_hash = p_verified_hash;
+    END IF;
+    RETURN true;
 END
 $$;
 
@@ -1124,29 +1375,33 @@ CREATE FUNCTION iam.switch_organization(p_organization_id uuid, p_refresh_token_
     SET search_path TO ''
     AS $$
 DECLARE
-    me uuid := iam.signed_in_user_id();
-    current_session uuid := iam.current_session_id();
+    me uuid := iam.session_user_id();
+    current_session iam.sessions;
+    opened record;
 BEGIN
     IF me IS NULL THEN
         RAISE EXCEPTION 'no signed-in user' USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF p_organization_id IS DISTINCT FROM iam.current_org_id() THEN
-        RETURN QUERY SELECT * FROM iam.start_session(
+    SELECT * INTO current_session FROM iam.sessions AS s WHERE s.id = iam.current_session_id() FOR UPDATE;
+    IF p_organization_id IS DISTINCT FROM current_session.organization_id THEN
+        SELECT * INTO opened FROM iam.start_session(
             me, p_organization_id, p_refresh_token_hash, p_ttl_seconds, p_user_agent, p_client_address);
+        UPDATE iam.sessions AS s SET aal = current_session.aal, amr = current_session.amr WHERE s.id = opened.session_id;
+        RETURN QUERY SELECT opened.session_id, opened.user_id, opened.email, opened.organization_id,
+                            opened.organization_name, opened.role, opened.expires_at;
         RETURN;
     END IF;
     -- Already there: the same session, its refresh token rotated (the previous one is spent).
-    PERFORM FROM iam.sessions AS s WHERE s.id = current_session FOR UPDATE;
-    UPDATE iam.refresh_tokens AS t SET rotated_at = now() WHERE t.session_id = current_session AND t.rotated_at IS NULL;
-    INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_refresh_token_hash, current_session);
-    UPDATE iam.sessions AS s SET last_used_at = now() WHERE s.id = current_session;
+    UPDATE iam.refresh_tokens AS t SET rotated_at = now() WHERE t.session_id = current_session.id AND t.rotated_at IS NULL;
+    INSERT INTO iam.refresh_tokens (token_hash, session_id) VALUES (p_refresh_token_hash, current_session.id);
+    UPDATE iam.sessions AS s SET last_used_at = now() WHERE s.id = current_session.id;
     RETURN QUERY
         SELECT s.id, u.id, u.email, o.id, o.name, m.role, s.expires_at
         FROM iam.sessions AS s
         JOIN iam.users AS u ON u.id = s.user_id
         JOIN iam.organizations AS o ON o.id = s.organization_id
         JOIN iam.organization_memberships AS m ON m.user_id = s.user_id AND m.organization_id = s.organization_id
-        WHERE s.id = current_session;
+        WHERE s.id = current_session.id;
 END
 $$;
 
@@ -1174,6 +1429,34 @@ CREATE FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) RETURNS voi
     UPDATE iam.api_keys AS k SET last_used_at = now()
     WHERE k.organization_id = p_organization_id AND k.id = p_id AND k.revoked_at IS NULL
       AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+$$;
+
+CREATE FUNCTION iam.update_organization(p_organization_id uuid, p_name text, p_require_mfa boolean) RETURNS TABLE(id uuid, name text, require_mfa boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+DECLARE
+    me uuid := iam.signed_in_user_id();
+BEGIN
+    IF me IS NULL OR p_organization_id IS DISTINCT FROM iam.current_org_id() THEN
+        RETURN;
+    END IF;
+    IF NOT iam.caller_has_permission('organization:manage') THEN
+        RAISE EXCEPTION 'organization:manage is needed' USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF p_require_mfa IS NOT NULL AND NOT EXISTS (
+        SELECT FROM iam.sessions AS s WHERE s.id = iam.current_session_id() AND s.aal >= 2
+    ) THEN
+        RAISE EXCEPTION 'setting the MFA rule needs a second factor in this session'
+            USING ERRCODE = 'insufficient_privilege', CONSTRAINT = 'mfa_required';
+    END IF;
+    RETURN QUERY
+    UPDATE iam.organizations AS o
+    SET name = coalesce(p_name, o.name), require_mfa = coalesce(p_require_mfa, o.require_mfa)
+    WHERE o.id = p_organization_id
+    RETURNING o.id, o.name, o.require_mfa;
+END
 $$;
 
 CREATE FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) RETURNS TABLE(outcome text, session_id uuid, user_id uuid, email text, organization_id uuid, organization_name text, role text, expires_at timestamp with time zone)
@@ -1313,6 +1596,41 @@ CREATE TABLE iam.known_sign_in_clients (
 
 ALTER TABLE ONLY iam.known_sign_in_clients FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE iam.mfa_challenges (
+    token_hash bytea NOT NULL,
+    user_id uuid NOT NULL,
+    organization_id uuid,
+    expires_at timestamp with time zone NOT NULL,
+    failures integer DEFAULT 0 NOT NULL,
+    used_at timestamp with time zone,
+    user_agent text,
+    client_address inet
+);
+
+ALTER TABLE ONLY iam.mfa_challenges FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE iam.mfa_factors (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    status text NOT NULL,
+    secret_ciphertext bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    activated_at timestamp with time zone,
+    last_used_step bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT mfa_factors_status_check CHECK ((status = ANY (ARRAY['pending'::text, 'active'::text])))
+);
+
+ALTER TABLE ONLY iam.mfa_factors FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE iam.mfa_recovery_codes (
+    user_id uuid NOT NULL,
+    code_hash bytea NOT NULL,
+    used_at timestamp with time zone,
+    CONSTRAINT mfa_recovery_codes_hash_check CHECK ((octet_length(code_hash) = 32))
+);
+
+ALTER TABLE ONLY iam.mfa_recovery_codes FORCE ROW LEVEL SECURITY;
+
 CREATE TABLE iam.organization_memberships (
     organization_id uuid NOT NULL,
     user_id uuid NOT NULL,
@@ -1329,6 +1647,7 @@ CREATE TABLE iam.organizations (
     name text NOT NULL,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    require_mfa boolean DEFAULT false NOT NULL,
     CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200) AND (name = btrim(name)))),
     CONSTRAINT organizations_name_text_check CHECK ((iam.is_visible_text(name, false) AND (name IS NFC NORMALIZED)))
 );
@@ -1429,6 +1748,9 @@ CREATE TABLE iam.sessions (
     client_address inet,
     revoked_at timestamp with time zone,
     revoked_reason text,
+    aal smallint DEFAULT 1 NOT NULL,
+    amr text[] DEFAULT ARRAY['pwd'::text] NOT NULL,
+    CONSTRAINT sessions_aal_check CHECK ((aal = ANY (ARRAY[1, 2]))),
     CONSTRAINT sessions_revocation_check CHECK (((revoked_at IS NULL) = (revoked_reason IS NULL))),
     CONSTRAINT sessions_revoked_reason_check CHECK ((revoked_reason = ANY (ARRAY['logout'::text, 'password_change'::text, 'reuse'::text, 'admin_removal'::text, 'deactivated'::text, 'session_limit'::text, 'password_reset'::text]))),
     CONSTRAINT sessions_user_agent_check CHECK ((char_length(user_agent) <= 512))
@@ -1477,6 +1799,18 @@ ALTER TABLE ONLY iam.invitations
 
 ALTER TABLE ONLY iam.known_sign_in_clients
     ADD CONSTRAINT known_sign_in_clients_pkey PRIMARY KEY (pair);
+
+ALTER TABLE ONLY iam.mfa_challenges
+    ADD CONSTRAINT mfa_challenges_pkey PRIMARY KEY (token_hash);
+
+ALTER TABLE ONLY iam.mfa_factors
+    ADD CONSTRAINT mfa_factors_one_per_status UNIQUE (user_id, status);
+
+ALTER TABLE ONLY iam.mfa_factors
+    ADD CONSTRAINT mfa_factors_pkey PRIMARY KEY (id);
+
+ALTER TABLE ONLY iam.mfa_recovery_codes
+    ADD CONSTRAINT mfa_recovery_codes_pkey PRIMARY KEY (user_id, code_hash);
 
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_pkey PRIMARY KEY (organization_id, user_id);
@@ -1536,6 +1870,8 @@ CREATE INDEX invitations_organization_pending_idx ON iam.invitations USING btree
 CREATE UNIQUE INDEX invitations_token_hash_key ON iam.invitations USING btree (token_hash);
 
 CREATE INDEX known_sign_in_clients_age_idx ON iam.known_sign_in_clients USING btree (last_signed_in_at);
+
+CREATE INDEX mfa_challenges_expires_idx ON iam.mfa_challenges USING btree (expires_at);
 
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at);
 
@@ -1631,6 +1967,18 @@ ALTER TABLE ONLY iam.invitations
 ALTER TABLE ONLY iam.invitations
     ADD CONSTRAINT invitations_role_fkey FOREIGN KEY (role) REFERENCES iam.roles(key);
 
+ALTER TABLE ONLY iam.mfa_challenges
+    ADD CONSTRAINT mfa_challenges_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY iam.mfa_challenges
+    ADD CONSTRAINT mfa_challenges_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY iam.mfa_factors
+    ADD CONSTRAINT mfa_factors_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+ALTER TABLE ONLY iam.mfa_recovery_codes
+    ADD CONSTRAINT mfa_recovery_codes_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
 
@@ -1670,7 +2018,7 @@ CREATE POLICY alembic_version_read ON iam.alembic_version FOR SELECT TO iam_api 
 
 ALTER TABLE iam.api_keys ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY api_keys_api_insert ON iam.api_keys FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (created_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission) AND iam.caller_holds_role(role)));
+CREATE POLICY api_keys_api_insert ON iam.api_keys FOR INSERT TO iam_api WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (created_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission) AND iam.caller_holds_role(role) AND ( SELECT iam.require_step_up() AS require_step_up)));
 
 CREATE POLICY api_keys_api_select ON iam.api_keys FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('api_keys:manage'::text) AS caller_has_permission)));
 
@@ -1714,13 +2062,19 @@ CREATE POLICY memberships_api_delete ON iam.organization_memberships FOR DELETE 
 
 CREATE POLICY memberships_api_select ON iam.organization_memberships FOR SELECT TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) OR ( SELECT iam.caller_has_permission('users:read'::text) AS caller_has_permission))));
 
-CREATE POLICY memberships_api_update ON iam.organization_memberships FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission))) WITH CHECK ((organization_id = ( SELECT iam.current_org_id() AS current_org_id)));
+CREATE POLICY memberships_api_update ON iam.organization_memberships FOR UPDATE TO iam_api USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.caller_has_permission('users:manage'::text) AS caller_has_permission))) WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.require_step_up() AS require_step_up)));
 
 CREATE POLICY memberships_dba_delete ON iam.organization_memberships FOR DELETE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
 CREATE POLICY memberships_dba_select ON iam.organization_memberships FOR SELECT TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
 
 CREATE POLICY memberships_dba_update ON iam.organization_memberships FOR UPDATE TO iam_dba USING ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id))) WITH CHECK ((organization_id = ( SELECT iam.dba_org_id() AS dba_org_id)));
+
+ALTER TABLE iam.mfa_challenges ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE iam.mfa_factors ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE iam.mfa_recovery_codes ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
 
@@ -1788,6 +2142,9 @@ GRANT USAGE ON SCHEMA iam TO iam_dba;
 REVOKE ALL ON FUNCTION iam.accept_invitation(p_token_hash bytea) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.accept_invitation(p_token_hash bytea) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.activate_totp(p_factor_id uuid, p_step bigint, p_recovery_code_hashes bytea[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.activate_totp(p_factor_id uuid, p_step bigint, p_recovery_code_hashes bytea[]) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.append_audit_event(p_organization_id uuid, p_action text, p_resource_type text, p_resource_id uuid, p_old_values jsonb, p_new_values jsonb, p_actor_user_id uuid) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.audit_actor_user_id() FROM PUBLIC;
@@ -1800,11 +2157,16 @@ GRANT ALL ON FUNCTION iam.caller_has_permission(permission text) TO iam_api;
 REVOKE ALL ON FUNCTION iam.caller_holds_role(p_role text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.caller_holds_role(p_role text) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.caller_stepped_up() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION iam.change_own_password(p_password_hash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.change_own_password(p_password_hash text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.claim_mail(p_limit integer, p_lease_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.claim_mail(p_limit integer, p_lease_seconds integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.complete_mfa_challenge(p_token_hash bytea, p_max_failures integer, p_step bigint, p_recovery_code_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.complete_mfa_challenge(p_token_hash bytea, p_max_failures integer, p_step bigint, p_recovery_code_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.confirm_password_reset(p_token_hash bytea, p_password_hash text, p_subject text, p_body text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.confirm_password_reset(p_token_hash bytea, p_password_hash text, p_subject text, p_body text) TO iam_api;
@@ -1836,11 +2198,17 @@ REVOKE ALL ON FUNCTION iam.end_sessions_of_deactivated_user() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.end_sessions_of_removed_member() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.enroll_totp(p_secret_ciphertext bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.enroll_totp(p_secret_ciphertext bytea) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.enter_api_key_context(p_lookup_id text, p_key_hash bytea, p_address_key bytea, p_max_address_failures integer, p_request_id text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.enter_context(p_user_id uuid, p_organization_id uuid, p_session_id uuid, p_request_id text) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.fail_mfa_challenge(p_token_hash bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.fail_mfa_challenge(p_token_hash bytea) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.find_login(p_email text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.find_login(p_email text) TO iam_api;
@@ -1875,6 +2243,12 @@ GRANT ALL ON FUNCTION iam.mail_sent(p_id uuid) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.max_live_sessions_per_user() FROM PUBLIC;
 
+REVOKE ALL ON FUNCTION iam.open_mfa_challenge(p_token_hash bytea, p_max_failures integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.open_mfa_challenge(p_token_hash bytea, p_max_failures integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.own_totp(p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.own_totp(p_status text) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.purge_expired() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.queue_mail(p_kind text, p_recipient text, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
@@ -1886,6 +2260,8 @@ REVOKE ALL ON FUNCTION iam.record_audit_event() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.record_login(p_user_id uuid, p_organization_id uuid, p_outcome text) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.record_mfa_event(p_user_id uuid, p_action text) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.record_session_event() FROM PUBLIC;
 
@@ -1901,11 +2277,20 @@ GRANT ALL ON FUNCTION iam.register_user(p_email text, p_password_hash text, p_or
 REVOKE ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.release_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_signed_in boolean) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.remove_totp() FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.remove_totp() TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.replace_recovery_codes(p_recovery_code_hashes bytea[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.replace_recovery_codes(p_recovery_code_hashes bytea[]) TO iam_api;
+
 REVOKE ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.request_password_reset(p_email text, p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.request_registration(p_email text, p_password_hash text, p_organization_name text, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text, p_reset_token_hash bytea, p_reset_ttl_seconds integer, p_notice_subject text, p_notice_body text, p_min_interval_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.request_registration(p_email text, p_password_hash text, p_organization_name text, p_verify_token_hash bytea, p_verify_ttl_seconds integer, p_verify_subject text, p_verify_body text, p_reset_token_hash bytea, p_reset_ttl_seconds integer, p_notice_subject text, p_notice_body text, p_min_interval_seconds integer) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.require_step_up() FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.require_step_up() TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.reserve_login_attempt(p_pair_key bytea, p_address_key bytea, p_email_key bytea, p_max_pair integer, p_max_address integer, p_window_seconds integer, p_email_free integer, p_email_max_spacing integer, p_max_wait integer) TO iam_api;
@@ -1915,12 +2300,17 @@ REVOKE ALL ON FUNCTION iam.revoke_tenant_access(p_db_role name, p_organization_i
 REVOKE ALL ON FUNCTION iam.send_email_verification(p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.send_email_verification(p_token_hash bytea, p_ttl_seconds integer, p_subject text, p_body text, p_min_interval_seconds integer) TO iam_api;
 
+REVOKE ALL ON FUNCTION iam.session_user_id() FROM PUBLIC;
+
 REVOKE ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.sign_in(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.signed_in_user_id() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION iam.stamp_timestamps() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION iam.start_mfa_challenge(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.start_mfa_challenge(p_user_id uuid, p_verified_hash text, p_organization_id uuid, p_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet, p_password_rehash text) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 
@@ -1934,6 +2324,9 @@ GRANT ALL ON FUNCTION iam.take_quota(p_key bytea, p_max integer, p_window_second
 
 REVOKE ALL ON FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.touch_api_key(p_organization_id uuid, p_id uuid) TO iam_api;
+
+REVOKE ALL ON FUNCTION iam.update_organization(p_organization_id uuid, p_name text, p_require_mfa boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION iam.update_organization(p_organization_id uuid, p_name text, p_require_mfa boolean) TO iam_api;
 
 REVOKE ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) FROM PUBLIC;
 GRANT ALL ON FUNCTION iam.verify_email(p_token_hash bytea, p_refresh_token_hash bytea, p_ttl_seconds integer, p_user_agent text, p_client_address inet) TO iam_api;
@@ -2061,6 +2454,10 @@ GRANT SELECT(client_address) ON TABLE iam.sessions TO iam_api;
 GRANT SELECT(revoked_at),UPDATE(revoked_at) ON TABLE iam.sessions TO iam_api;
 
 GRANT SELECT(revoked_reason),UPDATE(revoked_reason) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(aal) ON TABLE iam.sessions TO iam_api;
+
+GRANT SELECT(amr) ON TABLE iam.sessions TO iam_api;
 
 GRANT SELECT(id) ON TABLE iam.users TO iam_api;
 GRANT SELECT(id) ON TABLE iam.users TO iam_dba;

@@ -158,7 +158,13 @@ class AccessTokens:
         }
 
     def issue(
-        self, user_id: uuid.UUID, organization_id: uuid.UUID | None, role: str | None, session_id: uuid.UUID
+        self,
+        user_id: uuid.UUID,
+        organization_id: uuid.UUID | None,
+        role: str | None,
+        session_id: uuid.UUID,
+        aal: int = 1,
+        amr: tuple[str, ...] = ("pwd",),
     ) -> str:
         now = int(time.time())
         organization = {} if organization_id is None else {"org_id": str(organization_id), "role": role}
@@ -166,6 +172,10 @@ class AccessTokens:
             "sub": str(user_id),
             **organization,
             "sid": str(session_id),
+            # How the session's user proved who they are (aal 1 or 2, and OIDC's amr values):
+            # informational like `role`; the session's own level, read on every request, decides.
+            "aal": aal,
+            "amr": list(amr),
             "iat": now,
             "exp": now + self.ttl_seconds,
             "iss": self.issuer,

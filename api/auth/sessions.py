@@ -3,6 +3,7 @@ refresh token. Used by every flow that opens or renews a session."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -14,6 +15,18 @@ from api.auth.opaque_tokens import new_opaque_token
 from api.http.responses import SignedIn, UserRef, organization_ref
 
 MAX_USER_AGENT = 512
+
+
+@dataclass(frozen=True)
+class Assurance:
+    """How a session's user proved who they are: aal 1 (a password) or 2 (and a second
+    factor), and the methods (amr: pwd, otp, recovery_code)."""
+
+    aal: int = 1
+    amr: tuple[str, ...] = ("pwd",)
+
+
+PASSWORD = Assurance()
 
 
 def answer_with_secret(resp: Response, body: msgspec.Struct) -> None:
@@ -40,8 +53,11 @@ class SessionIssuer:
             "client_address": str(address) if address else None,
         }
 
-    def answer(self, resp: Response, session: dict[str, Any], refresh_token: str) -> None:
-        """The sign-in answer for a row of a function that opened or renewed a session."""
+    def answer(
+        self, resp: Response, session: dict[str, Any], refresh_token: str, assurance: Assurance = PASSWORD
+    ) -> None:
+        """The sign-in answer for a row of a function that opened or renewed a session, at
+        the session's assurance."""
         answer_with_secret(
             resp,
             SignedIn(
@@ -50,11 +66,18 @@ class SessionIssuer:
                 role=session["role"],
                 session_id=session["session_id"],
                 access_token=self.tokens.issue(
-                    session["user_id"], session["organization_id"], session["role"], session["session_id"]
+                    session["user_id"],
+                    session["organization_id"],
+                    session["role"],
+                    session["session_id"],
+                    assurance.aal,
+                    assurance.amr,
                 ),
                 token_type="Bearer",  # noqa: S106 (the scheme's name, not a secret)
                 expires_in=self.tokens.ttl_seconds,
                 refresh_token=refresh_token,
                 refresh_token_expires_at=session["expires_at"],
+                aal=assurance.aal,
+                amr=list(assurance.amr),
             ),
         )

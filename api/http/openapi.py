@@ -11,6 +11,8 @@ route can go undocumented.
 from __future__ import annotations
 
 import re
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -111,6 +113,8 @@ class Document:
         self._security = security
 
     def ref(self, shape: Any) -> dict[str, Any]:
+        if isinstance(shape, types.UnionType):  # one of several bodies, such as login's two answers
+            return {"anyOf": [self.ref(member) for member in typing.get_args(shape)]}
         if isinstance(shape, type) and issubclass(shape, msgspec.Struct):
             self._types.append(shape)
             return {"$ref": f"#/components/schemas/{shape.__name__}"}

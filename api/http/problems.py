@@ -27,11 +27,18 @@ PROBLEM_JSON = "application/problem+json"
 
 
 def problem_json(
-    status: int, title: str, detail: str, request_id: str | None, errors: list[FieldError] | None = None
+    status: int,
+    title: str,
+    detail: str,
+    request_id: str | None,
+    errors: list[FieldError] | None = None,
+    problem_type: str = "about:blank",
 ) -> bytes:
-    """A problem's body: `{type, title, status, detail, request_id}`, plus `errors` on a 422."""
+    """A problem's body: `{type, title, status, detail, request_id}`, plus `errors` on a 422.
+    `type` is about:blank (the status says it all) unless a client must tell the problem
+    apart from others of its status (MFA_REQUIRED)."""
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": problem_type,
         "title": title,
         "status": status,
         "detail": detail,
@@ -70,6 +77,22 @@ def problem(status: int, title: str, detail: str, **kwargs: Any) -> falcon.HTTPE
     return falcon.HTTPError(falcon.code_to_http_status(status), title=title, description=detail, **kwargs)
 
 
+# A 403 that a second factor in this session would lift: enrol or answer a challenge, then retry.
+MFA_REQUIRED = "urn:tenant-iam:problem:mfa_required"
+
+
+class TypedProblem(falcon.HTTPError):
+    """A problem with a `type` of its own."""
+
+    def __init__(self, status: int, problem_type: str, title: str, detail: str) -> None:
+        super().__init__(falcon.code_to_http_status(status), title=title, description=detail)
+        self.problem_type = problem_type
+
+
+def mfa_required(detail: str) -> falcon.HTTPError:
+    return TypedProblem(403, MFA_REQUIRED, "Second factor required", detail)
+
+
 def not_found(what: str) -> falcon.HTTPError:
     return problem(404, "Not found", f"No {what} with this id exists in the current organization.")
 
@@ -80,6 +103,11 @@ def unauthorized(detail: str) -> falcon.HTTPError:
 
 # Keyed on constraint names of db/migrations (RAISE ... CONSTRAINT names too).
 CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "mfa_factor_active": (
+        409,
+        "Factor already active",
+        "You have an active TOTP factor: remove it (DELETE /auth/mfa/totp) before enrolling another.",
+    ),
     "users_email_key": (
         409,
         "Email already registered",
@@ -157,6 +185,8 @@ UNAVAILABLE = (503, "Service unavailable", "The database cannot be reached.")
 def database_problem(exc: psycopg.Error) -> falcon.HTTPError | None:
     """The HTTP problem for a database error, or None when it is a bug (500)."""
     diag = exc.diag
+    if diag.constraint_name == "mfa_required":
+        return mfa_required("This change needs a second factor in this session: answer an MFA challenge first.")
     known = CONSTRAINT_PROBLEMS.get(diag.constraint_name or "")
     sqlstate = exc.sqlstate or ""
     if known is None:
@@ -176,7 +206,10 @@ def request_id_of(req: Request) -> str | None:
 
 def serialize_problem(req: Request, resp: Response, exc: falcon.HTTPError) -> None:
     errors = exc.errors if isinstance(exc, ValidationProblem) else None
-    resp.data = problem_json(exc.status_code, exc.title, exc.description or exc.title, request_id_of(req), errors)
+    problem_type = exc.problem_type if isinstance(exc, TypedProblem) else "about:blank"
+    resp.data = problem_json(
+        exc.status_code, exc.title, exc.description or exc.title, request_id_of(req), errors, problem_type
+    )
     resp.content_type = PROBLEM_JSON
 
 

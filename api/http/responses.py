@@ -66,6 +66,12 @@ class Me(Response):
     permissions: list[str]
     # The key a request was made with; null for a person's access token.
     api_key: ApiKeyRef | None = None
+    # The session's assurance (null for an API key), whether the user has an active second
+    # factor, and whether the organization's MFA rule refuses this session its tenant routes.
+    aal: int | None = None
+    amr: list[str] | None = None
+    mfa_enrolled: bool = False
+    mfa_required: bool = False
 
 
 class SignedIn(Response):
@@ -82,6 +88,38 @@ class SignedIn(Response):
     refresh_token: str
     # Sessions end at a fixed time after sign-in; refreshing does not extend them.
     refresh_token_expires_at: datetime.datetime
+    # The session's assurance level: 1 after a password, 2 after a second factor; and the
+    # methods (pwd, otp, recovery_code). Refreshing keeps them.
+    aal: int
+    amr: list[str]
+
+
+class MfaChallenge(Response):
+    """A right password of a user with a second factor: no session yet. Answer with POST
+    /auth/mfa/challenge within expires_in seconds."""
+
+    mfa_required: Literal[True]
+    mfa_token: str
+    expires_in: int
+
+
+class TotpEnrolment(Response):
+    factor_id: uuid.UUID
+    # Base32, for typing into an authenticator; otpauth_uri carries it for a QR code.
+    secret: str
+    otpauth_uri: str
+
+
+class RecoveryCodes(Response):
+    # Single use, shown once: each signs in once in place of a code.
+    recovery_codes: list[str]
+
+
+class OrganizationSettings(Response):
+    id: uuid.UUID
+    name: str
+    # Members whose session is at aal 1 are refused on every tenant route.
+    require_mfa: bool
 
 
 class Session(Response):

@@ -102,6 +102,28 @@ class AcceptInvitationBody(Body):
     token: Token
 
 
+TotpCode = Annotated[str, documented("The authenticator's 6 digits.", maxLength=10)]
+RecoveryCode = Annotated[str, documented("One of the recovery codes, with or without dashes.", maxLength=40)]
+
+
+class TotpCodeBody(Body):
+    code: TotpCode
+
+
+class MfaChallengeBody(Body):
+    """The mfa_token of POST /auth/login, and exactly one of code and recovery_code."""
+
+    mfa_token: Token
+    code: TotpCode | None = None
+    recovery_code: RecoveryCode | None = None
+
+
+class OrganizationPatchBody(Body):
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    # Setting it needs a session at aal 2.
+    require_mfa: bool | msgspec.UnsetType = msgspec.UNSET
+
+
 class ApiKeyBody(Body):
     name: Name
     role: RoleKey

@@ -10,7 +10,7 @@ import msgspec
 from falcon.asgi import Request, Response
 
 from api.auth.api_keys import new_api_key
-from api.context import for_people, requires, transaction
+from api.context import for_people, requires, step_up, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.cursors import Cursors
 from api.http.openapi import CURSOR, LIMIT, operation
@@ -33,6 +33,7 @@ class ApiKeysResource:
     # Only a person makes keys (the insert policy wants the signed-in user as the creator):
     # a leaked key cannot mint others that would outlive its own revocation.
     @for_people
+    @step_up
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json(req, ApiKeyBody)
         checks = FieldChecks()

@@ -9,21 +9,22 @@ over them is refused without waiting for one.
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import falcon
 from falcon.asgi import Request, Response
 
 from api.auth.client_quota import ClientQuota
-from api.auth.login_throttle import LoginThrottle, too_many_attempts
+from api.auth.login_throttle import Attempt, LoginThrottle, too_many_attempts
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
 from api.auth.passwords import Passwords
-from api.auth.sessions import SessionIssuer
-from api.context import Access, caller, in_context, request_id, signed_in
-from api.database import Database
+from api.auth.sessions import SessionIssuer, answer_with_secret
+from api.context import STEP_UP, Access, caller, in_context, request_id, signed_in
+from api.database import Database, Row
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
-from api.http.problems import Overloaded, unauthorized
-from api.http.responses import ApiKeyRef, Me, SignedIn, UserRef, VerificationSent, organization_ref
+from api.http.problems import Overloaded, mfa_required, unauthorized
+from api.http.responses import ApiKeyRef, Me, MfaChallenge, SignedIn, UserRef, VerificationSent, organization_ref
 from api.http.schemas import ChangePasswordBody, LoginBody, RegisterBody
 from api.mail import messages
 from api.mail.outbox import Outbox
@@ -32,6 +33,8 @@ from api.settings import Settings
 from api.text import normalize_email
 
 LOGIN_FAILED = "Invalid email or password."
+# How long a login's mfa_token may be answered.
+MFA_CHALLENGE_SECONDS = 300
 
 
 class RegisterResource:
@@ -155,7 +158,12 @@ class LoginResource:
         self._passwords = passwords
         self._throttle = throttle
 
-    @operation("Log in with email and password", body=LoginBody, ok={200: SignedIn}, errors=(401, 429))
+    @operation(
+        "Log in with email and password (a user with a second factor gets an mfa_token to answer)",
+        body=LoginBody,
+        ok={200: SignedIn | MfaChallenge},
+        errors=(401, 429),
+    )
     async def on_post(self, req: Request, resp: Response) -> None:
         body = await read_json(req, LoginBody)
         email = normalize_email(body.email)
@@ -195,11 +203,17 @@ class LoginResource:
 
         # 4. The outcome. sign_in opens the session only while the hash the password was
         # verified against is still the account's: a password changed meanwhile is a failure.
+        # A user with a second factor gets a challenge instead (the database refuses them a
+        # session from a password alone).
+        signed_in = account is not None and verified and account["is_active"]
+        if signed_in and account is not None and account["mfa_enrolled"]:
+            await self._challenge(req, resp, attempt, account, stored_hash, target, rehash)
+            return
         refresh_token, params = self._sessions.new_session(req)
         async with in_context(self._database, request_id=request_id(req)) as (tx, _):
             session = None
             # A user who belongs to no organization (target None) signs in to a session with none.
-            if account is not None and verified and account["is_active"]:
+            if signed_in and account is not None:
                 session = await tx.one(
                     "sign_in",
                     {
@@ -223,15 +237,62 @@ class LoginResource:
             raise unauthorized(LOGIN_FAILED)
         self._sessions.answer(resp, session, refresh_token)
 
+    async def _challenge(
+        self,
+        req: Request,
+        resp: Response,
+        attempt: Attempt,
+        account: Row,
+        stored_hash: str | None,
+        target: uuid.UUID | None,
+        rehash: str | None,
+    ) -> None:
+        """A right password of a user with a second factor: an mfa_token for POST
+        /auth/mfa/challenge, no session yet. The password check is given back (a right
+        password is no failure) without making the client a known one: that waits for the
+        second factor, whose answers are counted against the same limits."""
+        mfa_token, token_hash = new_opaque_token()
+        _, params = self._sessions.new_session(req)
+        async with in_context(self._database, request_id=request_id(req)) as (tx, _):
+            started = await tx.one(
+                "start_mfa_challenge",
+                {
+                    "user_id": account["user_id"],
+                    "verified_hash": stored_hash,
+                    "organization_id": target,
+                    "token_hash": token_hash,
+                    "ttl_seconds": MFA_CHALLENGE_SECONDS,
+                    "user_agent": params["user_agent"],
+                    "client_address": params["client_address"],
+                    "password_rehash": rehash,
+                },
+            )
+            if started is None or not started["started"]:
+                await tx.run(
+                    "record_login", {"user_id": account["user_id"], "organization_id": target, "outcome": "failed"}
+                )
+            else:
+                await self._throttle.release(tx, attempt, signed_in=False)
+        if started is None or not started["started"]:
+            LOGIN_FAILURES.inc()
+            raise unauthorized(LOGIN_FAILED)
+        answer_with_secret(resp, MfaChallenge(mfa_required=True, mfa_token=mfa_token, expires_in=MFA_CHALLENGE_SECONDS))
+
 
 class MeResource:
     access = Access.SESSION
+    # A session below its organization's MFA rule still learns who it is, and why it is refused.
+    mfa_exempt = True
 
     @operation("Who you are here: user (or API key), organization, role and permissions", ok={200: Me})
     async def on_get(self, req: Request, resp: Response) -> None:
         me = caller(req)
         key = me.api_key
         resp.media = Me(
+            aal=me.aal,
+            amr=list(me.amr) if key is None else None,
+            mfa_enrolled=me.mfa_enrolled,
+            mfa_required=me.mfa_required,
             user=UserRef(id=me.user_id, email=me.email) if me.user_id is not None and me.email is not None else None,
             email_verified=me.email_verified,
             organization=organization_ref(me.organization_id, me.organization_name),
@@ -277,6 +338,9 @@ class ChangePasswordResource:
         async with signed_in(req, self._database) as (tx, me):
             email = me.email
             assert email is not None  # a person: API keys never reach Access.SIGNED_IN
+            if me.mfa_enrolled and (me.aal or 1) < 2:
+                # Before any hashing; iam.change_own_password holds the same rule.
+                raise mfa_required(STEP_UP)
             attempt = self._throttle.attempt(req, email)
             account = await tx.one("find_login", {"email": email})
             reservation = await self._throttle.reserve(tx, attempt)

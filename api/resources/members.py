@@ -7,7 +7,7 @@ import uuid
 import falcon
 from falcon.asgi import Request, Response
 
-from api.context import requires, transaction
+from api.context import requires, step_up, transaction
 from api.http.body import read_json
 from api.http.conditional import etag, if_match_versions, missing_or_changed, not_modified
 from api.http.openapi import operation
@@ -33,6 +33,7 @@ class MembersResource:
 
     @operation("Change a member's role", body=MemberRoleBody, ok={200: Member}, versioned=True)
     @requires("users:manage")
+    @step_up
     async def on_patch_item(self, req: Request, resp: Response, user_id: uuid.UUID) -> None:
         body = await read_json(req, MemberRoleBody)
         tx = transaction(req)

@@ -1,15 +1,19 @@
-"""The caller's organizations, and creating new ones."""
+"""The caller's organizations, creating new ones, and the current one's settings."""
 
 from __future__ import annotations
 
+import uuid
+
 import falcon
+import msgspec
 from falcon.asgi import Request, Response
 
-from api.context import Access, for_people, transaction
+from api.context import Access, caller, for_people, requires, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.openapi import operation
-from api.http.responses import Organization, OrganizationList, from_row, from_rows
-from api.http.schemas import OrganizationBody
+from api.http.problems import mfa_required, problem
+from api.http.responses import Organization, OrganizationList, OrganizationSettings, from_row, from_rows
+from api.http.schemas import OrganizationBody, OrganizationPatchBody
 
 
 class OrganizationsResource:
@@ -39,3 +43,25 @@ class OrganizationsResource:
         created = await transaction(req).one("create_organization", {"name": name})
         assert created is not None
         resp.media = from_row(created, Organization)
+
+    @operation(
+        "Change the current organization: its name, and require_mfa (setting it needs a second factor in this session)",
+        body=OrganizationPatchBody,
+        ok={200: OrganizationSettings},
+    )
+    @requires("organization:manage")
+    @for_people
+    async def on_patch_item(self, req: Request, resp: Response, organization_id: uuid.UUID) -> None:
+        body = await read_json(req, OrganizationPatchBody)
+        checks = FieldChecks()
+        name = None if body.name is msgspec.UNSET else checks.name("name", body.name)
+        checks.done()
+        require_mfa = None if body.require_mfa is msgspec.UNSET else body.require_mfa
+        if require_mfa is not None and (caller(req).aal or 1) < 2:
+            raise mfa_required("Setting require_mfa needs a second factor in this session (aal 2).")
+        updated = await transaction(req).one(
+            "update_organization", {"id": organization_id, "name": name, "require_mfa": require_mfa}
+        )
+        if updated is None:
+            raise problem(404, "Not found", "Only your current organization can be changed (switch to it first).")
+        resp.media = from_row(updated, OrganizationSettings)

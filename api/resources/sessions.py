@@ -9,7 +9,7 @@ import falcon
 from falcon.asgi import Request, Response
 
 from api.auth.opaque_tokens import new_opaque_token, opaque_token_hash
-from api.auth.sessions import SessionIssuer
+from api.auth.sessions import Assurance, SessionIssuer
 from api.context import Access, caller, for_people, in_context, request_id, transaction
 from api.database import Database
 from api.http.body import FieldChecks, read_json
@@ -61,11 +61,12 @@ class RefreshResource:
             REFRESH_TOKEN_REUSE.inc()
         if session["outcome"] not in ("rotated", "retried"):
             raise unauthorized("The refresh token is unknown, already used, or its session has ended.")
-        self._sessions.answer(resp, session, new_token)
+        self._sessions.answer(resp, session, new_token, Assurance(session["aal"], tuple(session["amr"])))
 
 
 class LogoutResource:
     access = Access.SESSION
+    mfa_exempt = True
 
     @operation("End this session: its refresh token stops working", ok={204: None})
     @for_people
@@ -98,9 +99,12 @@ class SessionsResource:
 
 class SwitchOrganizationResource:
     """A new session in another organization of the caller's; the current one stays. From
-    a session with no organization, the way into one just joined or created."""
+    a session with no organization, the way into one just joined or created; from one that
+    an organization's MFA rule shuts out, the way to the caller's other organizations. The
+    new session keeps the current one's assurance."""
 
     access = Access.SESSION
+    mfa_exempt = True
 
     def __init__(self, sessions: SessionIssuer) -> None:
         self._sessions = sessions
@@ -112,4 +116,5 @@ class SwitchOrganizationResource:
         refresh_token, params = self._sessions.new_session(req)
         session = await transaction(req).one("switch_organization", {**params, "organization_id": body.organization_id})
         assert session is not None  # iam.switch_organization returns a row or raises
-        self._sessions.answer(resp, session, refresh_token)
+        me = caller(req)
+        self._sessions.answer(resp, session, refresh_token, Assurance(me.aal or 1, me.amr))

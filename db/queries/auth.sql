@@ -32,8 +32,9 @@ FROM iam.register_invited_user(%(email)s, %(password_hash)s, %(token_hash)s, %(r
                                %(ttl_seconds)s, %(user_agent)s, %(client_address)s)
 
 -- name: find_login
--- The account behind an email, with its earliest organization, for password checks.
-SELECT user_id, password_hash, is_active, default_organization_id
+-- The account behind an email, with its earliest organization and whether it has a second
+-- factor, for password checks.
+SELECT user_id, password_hash, is_active, default_organization_id, mfa_enrolled
 FROM iam.find_login(%(email)s)
 
 -- name: reserve_login_attempt
@@ -59,13 +60,15 @@ SELECT iam.record_login(%(user_id)s, %(organization_id)s, %(outcome)s)
 
 -- name: sign_in
 -- A verified password login: a new session, login.succeeded, and a rehash when one is due;
--- no row when the verified hash is no longer the account's (changed meanwhile) or it is inactive.
+-- no row when the verified hash is no longer the account's (changed meanwhile), it is inactive,
+-- or it has a second factor (then start_mfa_challenge).
 SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
 FROM iam.sign_in(%(user_id)s, %(verified_hash)s, %(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
                  %(user_agent)s, %(client_address)s, %(password_rehash)s)
 
 -- name: switch_organization
--- A new session (and first refresh token) of the signed-in user in another organization of theirs.
+-- A new session (and first refresh token) of the signed-in user in another organization of
+-- theirs, at the assurance of the current one.
 SELECT session_id, user_id, email, organization_id, organization_name, role, expires_at
 FROM iam.switch_organization(%(organization_id)s, %(refresh_token_hash)s, %(ttl_seconds)s,
                              %(user_agent)s, %(client_address)s)
@@ -73,7 +76,8 @@ FROM iam.switch_organization(%(organization_id)s, %(refresh_token_hash)s, %(ttl_
 -- name: refresh_session
 -- Rotates a refresh token: rotated; retried (the previous token again within the grace
 -- period: its unused successor is replaced); unknown; ended; or reused (revokes the session).
-SELECT outcome, session_id, user_id, email, organization_id, organization_name, role, expires_at
+-- The session keeps its assurance (aal, amr).
+SELECT outcome, session_id, user_id, email, organization_id, organization_name, role, expires_at, aal, amr
 FROM iam.refresh_session(%(token_hash)s, %(new_token_hash)s, %(grace_seconds)s)
 
 -- name: change_own_password

@@ -25,8 +25,10 @@ SET LOCAL ROLE iam_api
 -- Returns the caller: their active membership through a live session, and only then sets
 -- app.user_id, app.org_id and app.session_id for the rest of the transaction (no row: no
 -- user, or the user is gone, inactive, no longer a member, or the session ended, and the
--- context stays empty). app.request_id is set either way.
-SELECT user_id, email, email_verified, organization_id, organization_name, session_id, role, permissions
+-- context stays empty). app.request_id is set either way. A session below its
+-- organization's MFA rule gets its row (mfa_required) but no app.org_id.
+SELECT user_id, email, email_verified, organization_id, organization_name, session_id, role, permissions, aal, amr,
+       mfa_enrolled, mfa_required
 FROM iam.enter_context(%(user_id)s, %(org_id)s, %(session_id)s, %(request_id)s)
 
 -- name: enter_api_key_context

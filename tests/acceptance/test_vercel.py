@@ -5,8 +5,10 @@ pooled connection (an instance suspended while the network closed its idle conne
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tomllib
@@ -35,6 +37,7 @@ def fluid(
 ) -> Iterator[tuple[str, str]]:
     env = {
         "APP_ENV": "production",
+        "MFA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "JWT_ACCESS_SECRET": "vercel-" + "v" * 40,
         # Production needs a mail server; nothing here sends mail (port 9: discard).
         "SMTP_URL": "smtp://127.0.0.1:9",

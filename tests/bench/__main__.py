@@ -18,6 +18,7 @@ the scaling line's project counts; BENCH_SECONDS (default 8) each run's length.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import json
@@ -502,6 +503,7 @@ def run() -> Result:
         env = {
             **os.environ,
             "APP_ENV": "production",
+            "MFA_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "DATABASE_URL": database_url,
             "JWT_ACCESS_SECRET": secret,
             "JWT_ACCESS_TTL_SECONDS": "86400",

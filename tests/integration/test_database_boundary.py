@@ -58,7 +58,7 @@ API_TABLE_PRIVILEGES = {
     (
         "sessions",
         "SELECT",
-        "client_address created_at expires_at id last_used_at organization_id revoked_at revoked_reason "
+        "aal amr client_address created_at expires_at id last_used_at organization_id revoked_at revoked_reason "
         "user_agent user_id",
     ),
     ("sessions", "UPDATE", "revoked_at revoked_reason"),
@@ -129,6 +129,19 @@ API_FUNCTIONS = {
     "iam.mail_failed(uuid,text,integer,integer)",
     "iam.request_password_reset(text,bytea,integer,text,text,integer)",
     "iam.confirm_password_reset(bytea,text,text,text)",
+    # MFA: the session user's own factor (secrets leave the database encrypted, with the API
+    # holding the key), a login's challenge, step-up, and the organization's rule.
+    "iam.enroll_totp(bytea)",
+    "iam.own_totp(text)",
+    "iam.activate_totp(uuid,bigint,bytea[])",
+    "iam.remove_totp()",
+    "iam.replace_recovery_codes(bytea[])",
+    "iam.start_mfa_challenge(uuid,text,uuid,bytea,integer,text,inet,text)",
+    "iam.open_mfa_challenge(bytea,integer)",
+    "iam.complete_mfa_challenge(bytea,integer,bigint,bytea,bytea,integer,text,inet)",
+    "iam.fail_mfa_challenge(bytea)",
+    "iam.require_step_up()",
+    "iam.update_organization(uuid,text,boolean)",
 }
 
 DBA_TABLE_PRIVILEGES = {

@@ -129,7 +129,7 @@ def test_deleting_an_organization_takes_its_last_admin_along(
 def test_catalog_lists(api: Api, tenant: Tenant) -> None:
     roles = api.get("/roles", as_=tenant.reader).json["items"]
     assert [r["key"] for r in roles] == ["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
-    assert len(roles[0]["permissions"]) == 10
+    assert len(roles[0]["permissions"]) == 11
     permissions = api.get("/permissions", as_=tenant.reader).json["items"]
     assert {p["key"] for p in permissions} == set(roles[0]["permissions"])
     assert all(p["description"] for p in permissions)

@@ -79,6 +79,11 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
         ("/organizations", "post"),
         ("/invitations/accept", "post"),
         ("/api-keys", "post"),
+        ("/auth/mfa/totp", "post"),
+        ("/auth/mfa/totp", "delete"),
+        ("/auth/mfa/totp/verify", "post"),
+        ("/auth/mfa/recovery-codes", "post"),
+        ("/organizations/{organization_id}", "patch"),
     }
     public = {
         ("/auth/login", "post"),
@@ -95,6 +100,7 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
         ("/auth/password-reset/confirm", "post"),
         ("/auth/verify-email", "post"),
         ("/cron/outbox", "get"),  # CRON_SECRET, not a user's token
+        ("/auth/mfa/challenge", "post"),  # the mfa_token of a login, not an access token
     }
     for path, item in document["paths"].items():
         for method, operation in item.items():
@@ -102,6 +108,7 @@ def test_authenticated_routes_need_the_bearer_token_and_public_ones_do_not(api: 
                 assert operation["security"] == [], (path, method)
                 assert "401" not in operation["responses"] or path in (
                     "/auth/login",
+                    "/auth/mfa/challenge",
                     "/auth/refresh",
                     "/metrics",
                     "/cron/outbox",

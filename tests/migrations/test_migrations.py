@@ -38,7 +38,7 @@ def rows(connection: Sql, table: str) -> list[dict[str, Any]]:
 
 
 # Permissions that migrations after 0001 added to the catalogue.
-LATER_PERMISSIONS = {"api_keys:manage"}
+LATER_PERMISSIONS = {"api_keys:manage", "organization:manage"}
 
 
 def iam_tables(connection: Sql) -> set[str]:
@@ -76,6 +76,15 @@ def populate(database_url: str) -> None:
             " VALUES (%s, 'AAAAAAAAAAAA', sha256('k'), 'K', 'READ_ONLY', %s)",
             [organization_id, user_id],
         )
+        # A second factor, its recovery codes, and a login waiting for it.
+        connection.execute("SELECT iam.enroll_totp('\\x01')")
+        factor = connection.execute("SELECT factor_id FROM iam.own_totp('pending')").fetchone()
+        assert factor is not None
+        connection.execute("SELECT iam.activate_totp(%s, 1, ARRAY[sha256('r')])", [factor[0]])
+        connection.execute(
+            "SELECT iam.start_mfa_challenge(%s, 'h', %s, '\\x08', 300, 'test', '127.0.0.1', NULL)",
+            [user_id, organization_id],
+        )
         connection.execute(
             "SELECT * FROM iam.reserve_login_attempt('\\x03', '\\x04', '\\x05', 10, 100, 900, 10, 30, 10)"
         )
@@ -103,6 +112,9 @@ def test_walk_down_to_base_and_back_up_keeps_surviving_data(database_url: str) -
             "password_reset_tokens",
             "email_verifications",
             "api_keys",
+            "mfa_factors",
+            "mfa_recovery_codes",
+            "mfa_challenges",
         }
         for table in kept - {"alembic_version"}:
             # Columns later migrations added (such as row versions) go, and so do the

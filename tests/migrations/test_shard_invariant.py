@@ -11,6 +11,8 @@ import psycopg
 
 # Tables that carry an organization_id but are not keyed by it, and why.
 CROSS_TENANT_TABLES = {
+    "mfa_challenges": "a login waiting for its second factor, found by the mfa_token's hash before "
+    "any tenant context exists; its organization is where the session will open",
     "sessions": "a user's session, found by the id its access token carries before any tenant "
     "context exists; its organization is an attribute (switch-organization opens another)",
 }

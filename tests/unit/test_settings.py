@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,12 @@ from api.settings import Settings, SettingsError
 
 SECRET = "s" * 32
 URL = "postgresql://app@127.0.0.1/iam"
-MAIL = {"SMTP_URL": "smtp://mailer:mail-password@mail.example.com:587", "APP_BASE_URL": "https://app.example.com"}
+# What production needs besides the database and the JWT secret: mail, and the MFA key.
+MAIL = {
+    "SMTP_URL": "smtp://mailer:mail-password@mail.example.com:587",
+    "APP_BASE_URL": "https://app.example.com",
+    "MFA_ENCRYPTION_KEY": base64.b64encode(bytes(range(32))).decode(),
+}
 PRODUCTION = {"APP_ENV": "production", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET, **MAIL}
 
 
@@ -134,3 +140,24 @@ def test_the_client_address_header_is_a_header_name() -> None:
     assert Settings.from_env(base).client_address_header is None
     with pytest.raises(SettingsError, match="CLIENT_ADDRESS_HEADER"):
         Settings.from_env({**base, "CLIENT_ADDRESS_HEADER": "x real ip"})
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("", "required in production"), ("not base64!", "base64"), (base64.b64encode(b"short").decode(), "32 bytes")],
+)
+def test_the_mfa_key_is_32_bytes_and_required_in_production(value: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=problem):
+        Settings.from_env({**PRODUCTION, "MFA_ENCRYPTION_KEY": value})
+
+
+def test_outside_production_the_mfa_key_derives_from_the_jwt_secret() -> None:
+    development = {"APP_ENV": "development", "DATABASE_URL": URL, "JWT_ACCESS_SECRET": SECRET}
+    first, second = Settings.from_env(development), Settings.from_env(development)
+    assert len(first.mfa_encryption_key) == 32
+    assert first.mfa_encryption_key == second.mfa_encryption_key
+    assert Settings.from_env({**development, "JWT_ACCESS_SECRET": SECRET + "x"}).mfa_encryption_key != (
+        first.mfa_encryption_key
+    )
+    urlsafe = base64.urlsafe_b64encode(b"\xfb" * 32).decode().rstrip("=")
+    assert Settings.from_env({**development, "MFA_ENCRYPTION_KEY": urlsafe}).mfa_encryption_key == b"\xfb" * 32
