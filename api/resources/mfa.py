@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import falcon
 from falcon.asgi import Request, Response
 
@@ -168,6 +170,8 @@ class MfaChallengeResource:
             reservation = await self._throttle.reserve(tx, attempt)
         if not reservation.allowed:
             raise too_many_attempts(reservation.retry_after_seconds)
+        if reservation.delay_seconds > 0:
+            await asyncio.sleep(reservation.delay_seconds)  # the email's turn, as for a password
         step = None
         if body.code is not None:
             secret = self._secrets.open(challenge["secret_ciphertext"])

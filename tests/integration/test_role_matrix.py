@@ -53,6 +53,13 @@ ROUTES = [
     Route("GET /auth/me", lambda api, s, _: api.get("/auth/me", as_=s), ALL),
     Route("GET /organizations", lambda api, s, _: api.get("/organizations", as_=s), ALL),
     Route("POST /organizations", lambda api, s, _: api.post("/organizations", {"name": "New"}, as_=s), ADMIN_ONLY_201),
+    Route(
+        "PATCH /organizations/{id}",
+        lambda api, s, _: api.patch(
+            f"/organizations/{s.organization_id}", {"name": f"Renamed {uuid.uuid4().hex[:6]}"}, as_=s
+        ),
+        ADMIN_ONLY,
+    ),
     Route("GET /members", lambda api, s, _: api.get("/members", as_=s), {**ALL, "READ_ONLY": 403}),
     Route(
         "PATCH /members/{id}",
@@ -133,7 +140,7 @@ def snapshot(api: Api, tenant: Tenant) -> dict[str, Any]:
 
 
 # Routes that act on a person's own account: an API key of any role gets 403 there.
-FOR_PEOPLE = {"GET /organizations", "POST /organizations", "POST /api-keys"}
+FOR_PEOPLE = {"GET /organizations", "POST /organizations", "PATCH /organizations/{id}", "POST /api-keys"}
 
 
 @pytest.mark.parametrize("credential", ["token", "api_key"])
