@@ -248,3 +248,16 @@ def test_a_forged_key_context_gets_no_permission(api: Api, database: SqlDatabase
         assert connection.execute("SELECT count(*) AS n FROM iam.projects").fetchone() == {"n": 0}
     finally:
         transaction.end(commit=False)
+
+
+def test_parallel_guesses_stop_at_the_limit(make_api: Any, tenant: Tenant) -> None:
+    """Guesses sent at once are counted one by one (the counter row is locked): no more than
+    the limit of them are checked, the rest are refused with 429."""
+    api: Api = make_api(LOGIN_MAX_FAILURES_PER_IP="4")
+    key = api.api_key(tenant.admin, "READ_ONLY")
+    guess = Session(rename(key.token), "", "", "", "", "")
+    answers = api.parallel([("GET", "/projects", {"as_": guess}) for _ in range(10)])
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses.count(401) <= 4, statuses
+    assert set(statuses) <= {401, 429}
+    assert api.get("/projects", as_=key).status_code == 429

@@ -216,3 +216,29 @@ def test_malformed_challenges_are_refused(api: Api, body: dict[str, str]) -> Non
     result = api.post("/auth/mfa/challenge", {"mfa_token": "unknown", **body} if body else {"mfa_token": "x"})
     assert result.status_code in (401, 422), result.json
     assert result.headers["content-type"] == "application/problem+json"
+
+
+def test_one_code_sent_to_parallel_challenges_opens_one_session(api: Api) -> None:
+    """A stolen code raced against its owner: the step moves forward in the statement that
+    accepts it, so exactly one of the parallel answers signs in."""
+    me = api.register()
+    secret, _ = enrol(api, me)
+    tokens = [api.post("/auth/login", {"email": me.email, "password": PASSWORD}).json["mfa_token"] for _ in range(4)]
+    same_code = code(secret, 1)
+    answers = api.parallel(
+        [("POST", "/auth/mfa/challenge", {"json": {"mfa_token": token, "code": same_code}}) for token in tokens]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
+
+
+def test_parallel_answers_to_one_token_open_one_session(api: Api) -> None:
+    me = api.register()
+    _, codes = enrol(api, me)
+    token = api.post("/auth/login", {"email": me.email, "password": PASSWORD}).json["mfa_token"]
+    answers = api.parallel(
+        [("POST", "/auth/mfa/challenge", {"json": {"mfa_token": token, "recovery_code": c}}) for c in codes[:4]]
+    )
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
+    # The three codes whose answers lost are still unused.
+    losers = [c for c, a in zip(codes[:4], answers, strict=True) if a.status_code == 401]
+    signed_in(challenge(api, me.email, recovery_code=losers[0]))
