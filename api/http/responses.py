@@ -129,6 +129,9 @@ class Session(Response):
     created_at: datetime.datetime
     last_used_at: datetime.datetime
     expires_at: datetime.datetime
+    # How its user proved who they are: 1 (a password) or 2 (and a second factor), and the methods.
+    aal: int
+    amr: list[str]
     user_agent: str | None
     client_address: str | None
     current: bool

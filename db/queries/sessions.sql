@@ -6,6 +6,8 @@ SELECT s.id,
        s.created_at,
        s.last_used_at,
        s.expires_at,
+       s.aal,
+       s.amr,
        s.user_agent,
        host(s.client_address) AS client_address,
        s.id = iam.current_session_id() AS current

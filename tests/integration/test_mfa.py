@@ -83,6 +83,9 @@ def test_enrolment_then_login_with_a_code(api: Api) -> None:
     claims = jwt.decode(session.token, options={"verify_signature": False})
     assert (claims["aal"], claims["amr"]) == (2, ["pwd", "otp"])
     assert api.get("/auth/me", as_=session).json["aal"] == 2
+    listed = {item["id"]: item for item in api.get("/auth/sessions", as_=session).json["items"]}
+    assert (listed[session.session_id]["aal"], listed[session.session_id]["amr"]) == (2, ["pwd", "otp"])
+    assert (listed[me.session_id]["aal"], listed[me.session_id]["amr"]) == (2, ["pwd", "otp"])  # it enrolled
     # The mfa_token is spent.
     reused = api.post("/auth/mfa/challenge", {"mfa_token": login.json["mfa_token"], "code": code(again["secret"], 1)})
     assert reused.status_code == 401

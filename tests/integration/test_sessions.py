@@ -171,11 +171,14 @@ def test_a_user_lists_and_revokes_only_their_own_sessions(api: Api, tenant: Tena
         "created_at",
         "last_used_at",
         "expires_at",
+        "aal",
+        "amr",
         "user_agent",
         "client_address",
         "current",
     }
     assert entry["organization_name"] == "Tenant A"
+    assert (entry["aal"], entry["amr"]) == (1, ["pwd"])
 
     # Nobody else's: not another tenant's, not even their own ORG_ADMIN's view of them.
     assert api.delete(f"/auth/sessions/{tenant.user.session_id}", as_=tenant.admin).status_code == 404
