@@ -137,6 +137,16 @@ class Caller:
     # tenant rows to it (app.org_id stays empty); only @mfa_exempt resources serve it.
     mfa_required: bool = False
 
+    @property
+    def passed_second_factor(self) -> bool:
+        return self.aal is not None and self.aal >= 2
+
+    @property
+    def needs_step_up(self) -> bool:
+        """A user with an active second factor, in a session that has not passed it: what
+        iam.require_step_up refuses sensitive changes to."""
+        return self.mfa_enrolled and not self.passed_second_factor
+
 
 def opening(begin: str, enter: str) -> str:
     statements = (begin, "set_statement_timeout", "set_lock_timeout", "set_api_role", enter)
@@ -322,12 +332,10 @@ def step_up(responder: Responder) -> Responder:
     query. The database holds the same rule (iam.require_step_up)."""
 
     async def check(req: Request, resp: Response, resource: object, params: dict[str, Any]) -> None:
-        found = caller(req)
-        if found.mfa_enrolled and (found.aal or 1) < 2:
+        if caller(req).needs_step_up:
             raise mfa_required(STEP_UP)
 
     checked: Responder = falcon.before(check)(responder)
-    checked.step_up = True  # type: ignore[attr-defined]
     return checked
 
 

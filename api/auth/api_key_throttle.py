@@ -12,7 +12,7 @@ from falcon.asgi import Request
 
 from api.auth.api_keys import ApiKey
 from api.auth.client_address import ClientAddresses
-from api.auth.login_throttle import subject_key
+from api.auth.login_throttle import address_key
 from api.database import Transaction
 from api.http.problems import problem
 from api.settings import Settings
@@ -36,7 +36,7 @@ class ApiKeyThrottle:
     def address_key(self, req: Request, key: ApiKey) -> bytes:
         """The login throttle's counter for the request's client address (without a usable
         address: one for this key's lookup id, so that no stranger shares it)."""
-        return subject_key("address", self._addresses.counted_as(req, f"api-key:{key.lookup_id}"))
+        return address_key(self._addresses.counted_as(req, f"api-key:{key.lookup_id}"))
 
     async def count_failure(self, tx: Transaction, address_key: bytes) -> int | None:
         """Counts a refused key; None, or the seconds until the address may try again when

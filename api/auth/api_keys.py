@@ -55,7 +55,7 @@ class ApiKey:
 
     @property
     def prefix(self) -> str:
-        return PREFIX + self.lookup_id
+        return prefix_of(self.lookup_id)
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def key_hash(key: str) -> bytes:
 
 def new_api_key() -> NewApiKey:
     lookup_id = random_base62(LOOKUP_LENGTH, 71)
-    secret = base62(secrets.randbits(256), SECRET_LENGTH)
+    secret = random_base62(SECRET_LENGTH, 256)
     body = f"{PREFIX}{lookup_id}_{secret}"
     key = body + checksum(body)
     return NewApiKey(key, lookup_id, key_hash(key))

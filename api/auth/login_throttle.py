@@ -40,6 +40,11 @@ def subject_key(kind: str, value: str) -> bytes:
     return hashlib.sha256(f"{kind}:{value}".encode()).digest()
 
 
+def address_key(counted_as: str) -> bytes:
+    """The per-address counter: failed logins and refused API keys count in the same one."""
+    return subject_key("address", counted_as)
+
+
 @dataclass(frozen=True)
 class Attempt:
     pair_key: bytes
@@ -88,7 +93,7 @@ class LoginThrottle:
         subject = self._addresses.counted_as(req, email)
         return Attempt(
             subject_key("pair", f"{email}\n{subject}"),
-            subject_key("address", subject),
+            address_key(subject),
             subject_key("email", email),
         )
 

@@ -10,6 +10,7 @@ import msgspec
 from falcon.asgi import Request, Response
 
 from api.auth.api_keys import new_api_key
+from api.auth.sessions import answer_with_secret
 from api.context import for_people, requires, step_up, transaction
 from api.http.body import FieldChecks, read_json
 from api.http.cursors import Cursors
@@ -54,8 +55,7 @@ class ApiKeysResource:
         )
         assert created is not None
         resp.status = falcon.HTTP_201
-        resp.cache_control = ["no-store"]
-        resp.media = from_row({**created, "key": made.key}, NewApiKey)
+        answer_with_secret(resp, from_row({**created, "key": made.key}, NewApiKey))
 
     @operation(
         "List the organization's API keys (never their secrets), newest first",

@@ -338,7 +338,7 @@ class ChangePasswordResource:
         async with signed_in(req, self._database) as (tx, me):
             email = me.email
             assert email is not None  # a person: API keys never reach Access.SIGNED_IN
-            if me.mfa_enrolled and (me.aal or 1) < 2:
+            if me.needs_step_up:
                 # Before any hashing; iam.change_own_password holds the same rule.
                 raise mfa_required(STEP_UP)
             attempt = self._throttle.attempt(req, email)

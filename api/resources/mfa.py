@@ -10,7 +10,7 @@ from falcon.asgi import Request, Response
 
 from api.auth.login_throttle import LoginThrottle, too_many_attempts
 from api.auth.opaque_tokens import opaque_token_hash
-from api.auth.sessions import Assurance, SessionIssuer
+from api.auth.sessions import Assurance, SessionIssuer, answer_with_secret
 from api.auth.totp import (
     TotpSecrets,
     matching_step,
@@ -31,6 +31,10 @@ from api.observability.metrics import LOGIN_FAILURES
 # Wrong answers one mfa_token takes before it is void.
 MAX_CHALLENGE_FAILURES = 5
 CHALLENGE_REFUSED = "The MFA token is unknown, used, expired or void, or the code is wrong."
+
+
+def no_factor() -> falcon.HTTPError:
+    return problem(404, "No factor", "You have no active TOTP factor.")
 
 
 def wrong_code() -> falcon.HTTPError:
@@ -91,8 +95,7 @@ class TotpFactorResource:
         )
         if activated is None or not activated["activated"]:
             raise wrong_code()  # a parallel request used this step, or replaced the factor
-        resp.cache_control = ["no-store"]
-        resp.media = RecoveryCodes(recovery_codes=codes)
+        answer_with_secret(resp, RecoveryCodes(recovery_codes=codes))
 
     @operation(
         "Remove your TOTP factor and its recovery codes (needs a second factor in this session)",
@@ -104,7 +107,7 @@ class TotpFactorResource:
     async def on_delete(self, req: Request, resp: Response) -> None:
         removed = await transaction(req).one("remove_totp")
         if removed is None or not removed["removed"]:
-            raise problem(404, "No factor", "You have no active TOTP factor.")
+            raise no_factor()
         resp.status = falcon.HTTP_204
 
 
@@ -124,9 +127,8 @@ class RecoveryCodesResource:
             "replace_recovery_codes", {"code_hashes": [recovery_code_hash(c) for c in codes]}
         )
         if replaced is None or not replaced["replaced"]:
-            raise problem(404, "No factor", "You have no active TOTP factor.")
-        resp.cache_control = ["no-store"]
-        resp.media = RecoveryCodes(recovery_codes=codes)
+            raise no_factor()
+        answer_with_secret(resp, RecoveryCodes(recovery_codes=codes))
 
 
 class MfaChallengeResource:

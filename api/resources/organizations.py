@@ -57,7 +57,7 @@ class OrganizationsResource:
         name = None if body.name is msgspec.UNSET else checks.name("name", body.name)
         checks.done()
         require_mfa = None if body.require_mfa is msgspec.UNSET else body.require_mfa
-        if require_mfa is not None and (caller(req).aal or 1) < 2:
+        if require_mfa is not None and not caller(req).passed_second_factor:
             raise mfa_required("Setting require_mfa needs a second factor in this session (aal 2).")
         updated = await transaction(req).one(
             "update_organization", {"id": organization_id, "name": name, "require_mfa": require_mfa}
